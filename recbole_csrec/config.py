@@ -1,0 +1,86 @@
+"""CSRecConfig: RecBole's Config plus this package's yaml defaults and input checks."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from recbole.config import Config
+
+from recbole_csrec.errors import CSRecError
+from recbole_csrec.models import resolve_student_model
+
+PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
+
+
+class CSRecConfig(Config):
+    """RecBole Config that also reads `recbole_csrec/properties/` and validates CSRec keys.
+
+    Precedence (low to high): RecBole's yaml, this package's overall/model/dataset yaml,
+    the user's config files, config_dict, then `--key=value` on the command line.
+    """
+
+    def __init__(self, model: str | None = None, dataset: str | None = None,
+                 config_file_list: list[str] | None = None,
+                 config_dict: dict[str, Any] | None = None) -> None:
+        super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
+                         config_dict=config_dict)
+        validate_csrec_config(self)
+
+    def _get_model_and_dataset(self, model, dataset):
+        if model is None:
+            model = self.external_config_dict.get("model")
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset")
+        if model is None:
+            raise CSRecError("no model given: pass --model=NAME (e.g. --model=GRU4Rec)")
+        if dataset is None:
+            raise CSRecError("no dataset given: pass --dataset=NAME (e.g. --dataset=ml)")
+        if isinstance(model, str):
+            resolve_student_model(model)
+        return super()._get_model_and_dataset(model, dataset)
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        for path in (
+            os.path.join(PROPERTIES_DIR, "overall.yaml"),
+            os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"),
+            os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml"),
+        ):
+            if os.path.isfile(path):
+                self._update_internal_config_dict(path)
+
+
+def _number(config: Config, key: str) -> float:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CSRecError(f"{key}={value!r} is not a number")
+    return float(value)
+
+
+def validate_csrec_config(config: Config) -> None:
+    """Raise CSRecError (one line: the bad value and what is accepted) on a bad CSRec key."""
+    from recbole_csrec.teachers import TEACHERS  # late: teachers import the trainer
+
+    teacher = config["teacher"]
+    if teacher not in TEACHERS:
+        raise CSRecError(f"unknown teacher '{teacher}': accepted are {', '.join(TEACHERS)}")
+    if config["teacher_model"] is not None:
+        resolve_student_model(str(config["teacher_model"]), key="teacher_model")
+    beta = _number(config, "beta")
+    if not 0.0 <= beta <= 1.0:
+        raise CSRecError(f"beta={config['beta']} is outside [0, 1]")
+    if _number(config, "temperature") <= 0:
+        raise CSRecError(f"temperature={config['temperature']} must be > 0")
+    num_teachers = config["num_teachers"]
+    if isinstance(num_teachers, bool) or not isinstance(num_teachers, int) or num_teachers < 1:
+        raise CSRecError(f"num_teachers={num_teachers!r} must be an integer >= 1")
+    ratio = _number(config, "sample_ratio")
+    if not 0.0 < ratio <= 1.0:
+        raise CSRecError(f"sample_ratio={config['sample_ratio']} is outside (0, 1]")
+    if config["ensemble"] not in ("logits", "probs"):
+        raise CSRecError(f"ensemble='{config['ensemble']}' is not accepted: use logits or probs")
+    if config["kl_direction"] not in ("forward", "reverse"):
+        raise CSRecError(f"kl_direction='{config['kl_direction']}' is not accepted: "
+                         "use forward (KL(r||P_f)) or reverse (KL(P_f||r))")
+    if str(config["loss_type"]).upper() != "CE":
+        raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")

@@ -1,0 +1,44 @@
+"""The student's soft-label loss (paper Eq. 14-15)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+KL_DIRECTIONS = ("forward", "reverse")
+
+
+def soft_label_log_probs(teacher_log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """log r with r = 0.5*(softmax(e_u/T) + onehot(target)), computed stably in log space.
+
+    `teacher_log_probs` is log softmax(e_u/T) over the real items (padding column removed);
+    `target` indexes the same columns.
+    """
+    onehot_log = torch.full_like(teacher_log_probs, float("-inf"))
+    onehot_log.scatter_(1, target.unsqueeze(1), 0.0)
+    return torch.logaddexp(teacher_log_probs, onehot_log) - math.log(2.0)
+
+
+def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
+                  target: torch.Tensor, direction: str = "forward") -> torch.Tensor:
+    """Mean over the batch of KL(r || P_f) (`forward`) or KL(P_f || r) (`reverse`).
+
+    Both tensors are [B, n_items] with column 0 the padding item, which is dropped before any
+    softmax so it never receives probability mass. `target` holds item ids (>= 1).
+    """
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"kl_direction '{direction}' is not one of {KL_DIRECTIONS}")
+    log_p = F.log_softmax(student_logits[:, 1:].float(), dim=-1)
+    log_r = soft_label_log_probs(teacher_log_probs[:, 1:].float(), target - 1)
+    if direction == "forward":
+        r = log_r.exp()
+        terms = torch.where(r > 0, r * (log_r - log_p), torch.zeros_like(r))
+    else:
+        terms = log_p.exp() * (log_p - log_r)
+    return terms.sum(dim=-1).mean()
+
+
+def student_loss(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1-beta)*CE and beta*KL as two parts, so RecBole logs them as train_loss1/train_loss2."""
+    return (1.0 - beta) * ce, beta * kl

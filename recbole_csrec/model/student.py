@@ -1,0 +1,75 @@
+"""CSRecStudent: wraps a RecBole sequential model; its loss is (1-beta)*CE + beta*KL."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from recbole.data.interaction import Interaction
+from recbole.model.abstract_recommender import SequentialRecommender
+
+from recbole_csrec.errors import CSRecError
+from recbole_csrec.loss import soft_label_kl, student_loss
+from recbole_csrec.soft_labels import SoftLabelSource
+
+
+class _LogitRecordingCE(nn.CrossEntropyLoss):
+    """The backbone's own CE loss, remembering the full-item logits it was given.
+
+    RecBole's sequential models compute `self.loss_fct(logits, pos_items)` inside
+    `calculate_loss`; recording them there keeps the backbone's exact loss (regularisers
+    included) and costs no second forward pass.
+    """
+
+    def __init__(self, n_items: int) -> None:
+        super().__init__()
+        self.n_items = n_items
+        self.logits: torch.Tensor | None = None
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if logits.dim() == 2 and logits.size(1) == self.n_items and self.logits is None:
+            self.logits = logits
+        return super().forward(logits, target)
+
+
+class CSRecStudent(SequentialRecommender):
+    """A student f around `backbone`. Without a soft-label source it is plain CE (Base)."""
+
+    def __init__(self, config, dataset, backbone: SequentialRecommender,
+                 soft_labels: SoftLabelSource | None = None) -> None:
+        super().__init__(config, dataset)
+        self.backbone = backbone
+        self.beta = float(config["beta"])
+        self.temperature = float(config["temperature"])
+        self.kl_direction = config["kl_direction"]
+        self.model_name = type(backbone).__name__
+        # Kept outside nn.Module's registry: teachers are frozen, never optimised or saved here.
+        self._soft_labels = (soft_labels,)
+        self._recorder = _LogitRecordingCE(self.n_items)
+        backbone.loss_fct = self._recorder
+
+    @property
+    def soft_labels(self) -> SoftLabelSource | None:
+        return self._soft_labels[0]
+
+    def calculate_loss(self, interaction: Interaction):
+        self._recorder.logits = None
+        ce = self.backbone.calculate_loss(interaction)
+        if self.soft_labels is None:
+            return ce
+        logits = self._recorder.logits
+        if logits is None:
+            raise CSRecError(f"model '{self.model_name}' cannot be a student: its CE loss never "
+                             f"scores all {self.n_items} items")
+        self._recorder.logits = None
+        teacher_log_probs = self.soft_labels.log_probs(interaction, self.temperature)
+        kl = soft_label_kl(logits, teacher_log_probs, interaction[self.POS_ITEM_ID], self.kl_direction)
+        return student_loss(ce, kl, self.beta)
+
+    def predict(self, interaction: Interaction) -> torch.Tensor:
+        return self.backbone.predict(interaction)
+
+    def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
+        return self.backbone.full_sort_predict(interaction)
+
+    def __str__(self) -> str:
+        return f"CSRecStudent(beta={self.beta}, T={self.temperature}, KL={self.kl_direction})\n" \
+               + str(self.backbone)

@@ -1,0 +1,103 @@
+"""run_recbole_csrec: one experiment (teachers, then the student), like RecBole's run_recbole."""
+from __future__ import annotations
+
+import os
+import sys
+from logging import getLogger
+from typing import Any
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_local_time, get_model, init_logger, init_seed, set_color
+
+from recbole_csrec.config import CSRecConfig
+from recbole_csrec.data import ensure_dataset_files, reseed_loader
+from recbole_csrec.model import CSRecStudent
+from recbole_csrec.report import phase_table
+from recbole_csrec.teachers import METHOD_NAMES, TEACHERS, TeacherContext
+from recbole_csrec.trainer import CSRecTrainer
+
+
+def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
+                  config_file_list: list[str] | None = None,
+                  config_dict: dict[str, Any] | None = None) -> tuple[CSRecConfig, CSRecConfig]:
+    """The student's config and the teacher architecture's config (the same object by default).
+
+    Raises CSRecError on bad input, before anything is written.
+    """
+    config_dict = dict(config_dict or {})
+    if teacher is not None:
+        config_dict["teacher"] = teacher
+    config = CSRecConfig(model=model, dataset=dataset, config_file_list=config_file_list,
+                         config_dict=config_dict)
+    teacher_model = config["teacher_model"]
+    if teacher_model is None or teacher_model == config["model"]:
+        return config, config
+    teacher_dict = {k: v for k, v in config_dict.items() if k != "model"}
+    teacher_config = CSRecConfig(model=teacher_model, dataset=config["dataset"],
+                                 config_file_list=config_file_list, config_dict=teacher_dict)
+    return config, teacher_config
+
+
+def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
+                      config_file_list: list[str] | None = None,
+                      config_dict: dict[str, Any] | None = None, saved: bool = True) -> dict[str, Any]:
+    """Train the teacher phases, then the student; evaluate each on validation and test.
+
+    Returns RecBole's keys for the student (`best_valid_score`, `valid_score_bigger`,
+    `best_valid_result`, `test_result`) plus `teacher`, `method`, `run_dir` and `phases`:
+    for each phase its best validation result, test result, epochs, seconds and weight file.
+    """
+    config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
+    ensure_dataset_files(config)
+
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    full_dataset = create_dataset(config)
+    logger.info(full_dataset)
+    train_data, valid_data, test_data = data_preparation(config, full_dataset)
+
+    run_name = f"{config['model']}-{config['dataset']}-{config['teacher']}-{get_local_time()}-{os.getpid()}"
+    run_dir = os.path.join(config["checkpoint_dir"], run_name)
+    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=full_dataset,
+                         train_data=train_data, valid_data=valid_data, test_data=test_data,
+                         run_dir=run_dir,
+                         saved=saved, show_progress=config["show_progress"])
+
+    soft_labels = TEACHERS[config["teacher"]](ctx)
+
+    seed = int(config["seed"])
+    init_seed(seed, config["reproducibility"])
+    backbone = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    student = CSRecStudent(config, train_data._dataset, backbone, soft_labels)
+    logger.info(student)
+    reseed_loader(train_data, seed)
+    trainer = CSRecTrainer(config, student, phase="student",
+                           weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
+    logger.info(set_color("CSRec phase [student]", "yellow")
+                + f": {config['model']} with {METHOD_NAMES[config['teacher']]}")
+    trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    student_result = trainer.phase_result()
+
+    phases = ctx.phases + [student_result]
+    student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
+                                                  show_progress=config["show_progress"])
+
+    logger.info(set_color("best valid ", "yellow") + f": {student_result.best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {student_result.test_result}")
+    logger.info("CSRec summary (" + METHOD_NAMES[config["teacher"]] + ")\n"
+                + phase_table(phases, config["valid_metric"]))
+    return {
+        "best_valid_score": student_result.best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": student_result.best_valid_result,
+        "test_result": student_result.test_result,
+        "teacher": config["teacher"],
+        "method": METHOD_NAMES[config["teacher"]],
+        "run_dir": run_dir if saved else "",
+        "phases": {p.name: p.as_dict() for p in phases},
+    }
+

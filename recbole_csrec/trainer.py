@@ -1,0 +1,96 @@
+"""CSRecTrainer: RecBole's Trainer for one named phase (a teacher, or the student)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from time import time
+from typing import Any
+
+from recbole.trainer import Trainer
+from torch.utils.tensorboard import SummaryWriter
+
+from recbole_csrec.checkpoint import load_into, save_weights
+
+
+@dataclass
+class PhaseResult:
+    """What one training phase produced."""
+
+    name: str
+    model: str
+    best_valid_score: float
+    best_valid_result: dict[str, float]
+    best_epoch: int
+    epochs: int
+    seconds: float
+    weights: str
+    test_result: dict[str, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "best_valid_score": self.best_valid_score,
+            "best_valid_result": dict(self.best_valid_result or {}),
+            "test_result": dict(self.test_result or {}), "best_epoch": self.best_epoch,
+            "epochs": self.epochs, "seconds": round(self.seconds, 2), "weights": self.weights,
+            **self.meta,
+        }
+
+
+class CSRecTrainer(Trainer):
+    """RecBole's training loop, early stopping, evaluation and logging, with:
+
+    - its own weight file per phase (`weights_file`), loadable with weights_only=True;
+    - tensorboard scalars under `<run>/<phase>/`;
+    - the best-validation weights restored into the model after `fit`.
+    """
+
+    def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
+        super().__init__(config, model)
+        self.phase = phase
+        self.saved_model_file = weights_file
+        self.write_files = write_files
+        self.best_epoch = -1
+        self._best_state: dict | None = None
+        run_dir = self.tensorboard.log_dir
+        self.tensorboard.close()
+        self.tensorboard = SummaryWriter(os.path.join(run_dir, phase))
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        self.best_epoch = epoch
+        module = self.model
+        self._best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if self.write_files:
+            save_weights(module, self.saved_model_file, {
+                "phase": self.phase, "model": self.config["model"], "dataset": self.config["dataset"],
+                "epoch": int(epoch), "best_valid_score": float(self.best_valid_score),
+            })
+            if verbose:
+                self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None) -> tuple[float, dict]:
+        start = time()
+        # Always record the best state (in memory); write_files decides whether it hits disk.
+        result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
+                             show_progress=show_progress, callback_fn=callback_fn)
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        self.fit_seconds = time() - start
+        return result
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if load_best_model and (model_file or self.write_files):
+            load_into(self.model, model_file or self.saved_model_file)
+        elif load_best_model and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+    def phase_result(self) -> PhaseResult:
+        return PhaseResult(
+            name=self.phase, model=self.config["model"],
+            best_valid_score=float(self.best_valid_score),
+            best_valid_result=dict(self.best_valid_result or {}), best_epoch=int(self.best_epoch),
+            epochs=len(self.train_loss_dict), seconds=getattr(self, "fit_seconds", 0.0),
+            weights=self.saved_model_file if self.write_files else "",
+        )
