@@ -47,7 +47,7 @@ def resolve_student_model(name: str, key: str = "model") -> type:
     accepted = ", ".join(student_capable_models())
     try:
         model_class = get_model(name)
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, ImportError):
         raise CSRecError(f"unknown {key} '{name}': accepted are RecBole sequential models trained "
                          f"with CE: {accepted}") from None
     if name in _INCOMPATIBLE or not _scores_full_item_set(model_class):

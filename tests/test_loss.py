@@ -1,0 +1,77 @@
+"""The student loss against a hand computation, both KL directions; beta=0 is plain CE."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from recbole_csrec.loss import soft_label_kl, student_loss
+
+STUDENT = [0.0, 1.0, 2.0, 0.5]   # column 0 is padding
+TEACHER = [9.0, 2.0, 0.0, 1.0]   # padding logit must be ignored however large
+T = 2.0
+TARGET = 1
+
+
+def _softmax(xs):
+    exps = [math.exp(x) for x in xs]
+    return [e / sum(exps) for e in exps]
+
+
+def _hand_r_and_p():
+    q = _softmax([x / T for x in TEACHER[1:]])
+    r = [0.5 * (qi + (1.0 if i + 1 == TARGET else 0.0)) for i, qi in enumerate(q)]
+    p = _softmax(STUDENT[1:])
+    return r, p
+
+
+def _kl(student_direction: str) -> float:
+    teacher = torch.tensor([TEACHER])
+    teacher[:, 0] = float("-inf")
+    log_q = torch.log_softmax(teacher / T, dim=-1)
+    return soft_label_kl(torch.tensor([STUDENT]), log_q, torch.tensor([TARGET]), student_direction).item()
+
+
+def test_forward_kl_matches_hand_computation():
+    r, p = _hand_r_and_p()
+    expected = sum(ri * math.log(ri / pi) for ri, pi in zip(r, p))
+    assert _kl("forward") == pytest.approx(expected, rel=1e-5)
+
+
+def test_reverse_kl_matches_hand_computation():
+    r, p = _hand_r_and_p()
+    expected = sum(pi * math.log(pi / ri) for ri, pi in zip(r, p))
+    assert _kl("reverse") == pytest.approx(expected, rel=1e-5)
+    assert _kl("reverse") != pytest.approx(_kl("forward"), rel=1e-3)
+
+
+def test_kl_is_zero_when_student_equals_soft_label():
+    r, _ = _hand_r_and_p()
+    student = torch.tensor([[0.0] + [math.log(x) for x in r]])
+    teacher = torch.tensor([TEACHER])
+    teacher[:, 0] = float("-inf")
+    log_q = torch.log_softmax(teacher / T, dim=-1)
+    for direction in ("forward", "reverse"):
+        assert soft_label_kl(student, log_q, torch.tensor([TARGET]), direction).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_large_logits_stay_finite():
+    student = torch.randn(4, 50) * 1e3
+    teacher = torch.randn(4, 50) * 1e3
+    teacher[:, 0] = float("-inf")
+    log_q = torch.log_softmax(teacher, dim=-1)
+    target = torch.randint(1, 50, (4,))
+    for direction in ("forward", "reverse"):
+        assert torch.isfinite(soft_label_kl(student, log_q, target, direction))
+
+
+def test_beta_weights_the_parts():
+    ce, kl = torch.tensor(2.0), torch.tensor(4.0)
+    assert [x.item() for x in student_loss(ce, kl, 0.25)] == [1.5, 1.0]
+    assert [x.item() for x in student_loss(ce, kl, 0.0)] == [2.0, 0.0]
+
+
+def test_unknown_direction_is_rejected():
+    with pytest.raises(ValueError, match="sideways"):
+        soft_label_kl(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([1]), "sideways")
