@@ -29,7 +29,8 @@ def kl_from_log_probs(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
 class MainTeacher(SequentialRecommender):
     """g1 (`g1`, a RecBole model) + noise model h (`noise`); `full_sort_predict` is g1's.
 
-    The weight file holds `g1.*` (g1's own state_dict under that prefix) and `noise.M`, `noise.N`.
+    The weight file holds `g1.*` (g1's own state_dict under that prefix) and `noise.M`, `noise.N`
+    (absent when `expectation_term` is off).
     """
 
     def __init__(self, config, dataset, g1: SequentialRecommender, side_teacher: SequentialRecommender,
@@ -38,9 +39,11 @@ class MainTeacher(SequentialRecommender):
         self.g1 = g1
         self.alpha = float(alpha)
         self.use_expectation = bool(expectation_term)
-        self.noise = noise if noise is not None else NoiseModel(
-            self.n_items, int(config["noise_rank"]), str(config["noise_normalizer"]),
-            int(config["noise_exact_max_items"]), int(config["noise_sample_size"]))
+        if self.use_expectation and noise is None:
+            noise = NoiseModel(self.n_items, int(config["noise_rank"]), str(config["noise_normalizer"]),
+                               int(config["noise_exact_max_items"]), int(config["noise_sample_size"]))
+        # Without the expectation term (Fig. 7 ablation) h does not exist: nothing to train or save.
+        self.noise = noise if self.use_expectation else None
         self.model_name = type(g1).__name__
         # Frozen and kept out of the registry (a tuple hides it from nn.Module).
         side_teacher.eval()
@@ -81,5 +84,6 @@ class MainTeacher(SequentialRecommender):
         return self.g1.full_sort_predict(interaction)
 
     def __str__(self) -> str:
-        return (f"MainTeacher(alpha={self.alpha}, expectation_term={self.use_expectation}, "
-                f"{self.noise.extra_repr()})\n" + str(self.g1))
+        noise = f", {self.noise.extra_repr()}" if self.noise is not None else ""
+        return f"MainTeacher(alpha={self.alpha}, expectation_term={self.use_expectation}{noise})\n" \
+            + str(self.g1)

@@ -25,6 +25,8 @@ def build_training_level_teacher(ctx: TeacherContext) -> TeacherEnsemble:
     main = MainTeacher(ctx.teacher_config, ctx.train_data._dataset, g1, g2, alpha=float(config["alpha"]),
                        expectation_term=bool(config["expectation_term"])).to(ctx.teacher_config["device"])
     ctx.train_phase("main-teacher", main, ctx.train_data, main_seed)
-    ctx.phases[-1].meta.update({"alpha": main.alpha, "expectation_term": main.use_expectation,
-                                "noise_rank": main.noise.rank, "noise_normalizer": main.noise.normalizer})
+    meta = {"alpha": main.alpha, "expectation_term": main.use_expectation}
+    if main.noise is not None:
+        meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)
+    ctx.phases[-1].meta.update(meta)
     return TeacherEnsemble([main.g1], config["ensemble"])
