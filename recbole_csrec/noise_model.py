@@ -76,7 +76,7 @@ class NoiseModel(nn.Module):
     (exact while |I| <= `exact_max_items`).
     """
 
-    def __init__(self, n_items: int, rank: int, normalizer: str = "auto", exact_max_items: int = 20000,
+    def __init__(self, n_items: int, rank: int, normalizer: str = "auto", exact_max_items: int = 10000,
                  sample_size: int = 2048, chunk_size: int | None = None) -> None:
         super().__init__()
         if normalizer not in NORMALIZERS:
