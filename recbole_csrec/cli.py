@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", "-m", default="GRU4Rec", help="student model (RecBole name)")
     parser.add_argument("--dataset", "-d", default="ml", help="dataset name (default: ml)")
     parser.add_argument("--teacher", "-t", default=None,
-                        help="none | pop | model | data (default: the config's, else none)")
+                        help="none | pop | model | data | training (default: the config's, else none)")
     parser.add_argument("--config_files", type=str, default=None,
                         help="space-separated yaml files, e.g. --config_files=\"a.yaml b.yaml\"")
     return parser

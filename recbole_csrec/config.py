@@ -57,6 +57,13 @@ def _number(config: Config, key: str) -> float:
     return float(value)
 
 
+def _positive_int(config: Config, key: str) -> int:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CSRecError(f"{key}={value!r} must be an integer >= 1")
+    return value
+
+
 def validate_csrec_config(config: Config) -> None:
     """Raise CSRecError (one line: the bad value and what is accepted) on a bad CSRec key."""
     from recbole_csrec.teachers import TEACHERS  # late: teachers import the trainer
@@ -84,3 +91,14 @@ def validate_csrec_config(config: Config) -> None:
                          "use forward (KL(r||P_f)) or reverse (KL(P_f||r))")
     if str(config["loss_type"]).upper() != "CE":
         raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")
+    alpha = _number(config, "alpha")
+    if not 0.0 <= alpha <= 1.0:
+        raise CSRecError(f"alpha={config['alpha']} is outside [0, 1]")
+    _positive_int(config, "noise_rank")
+    if not isinstance(config["expectation_term"], bool):
+        raise CSRecError(f"expectation_term={config['expectation_term']!r} is not accepted: use true or false")
+    if config["noise_normalizer"] not in ("auto", "exact", "sampled"):
+        raise CSRecError(f"noise_normalizer='{config['noise_normalizer']}' is not accepted: "
+                         "use auto, exact or sampled")
+    _positive_int(config, "noise_exact_max_items")
+    _positive_int(config, "noise_sample_size")

@@ -2,32 +2,13 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from recbole.data.interaction import Interaction
 from recbole.model.abstract_recommender import SequentialRecommender
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.loss import soft_label_kl, student_loss
+from recbole_csrec.model.recorder import LogitRecordingCE
 from recbole_csrec.soft_labels import SoftLabelSource
-
-
-class _LogitRecordingCE(nn.CrossEntropyLoss):
-    """The backbone's own CE loss, remembering the full-item logits it was given.
-
-    RecBole's sequential models compute `self.loss_fct(logits, pos_items)` inside
-    `calculate_loss`; recording them there keeps the backbone's exact loss (regularisers
-    included) and costs no second forward pass.
-    """
-
-    def __init__(self, n_items: int) -> None:
-        super().__init__()
-        self.n_items = n_items
-        self.logits: torch.Tensor | None = None
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if logits.dim() == 2 and logits.size(1) == self.n_items and self.logits is None:
-            self.logits = logits
-        return super().forward(logits, target)
 
 
 class CSRecStudent(SequentialRecommender):
@@ -43,7 +24,7 @@ class CSRecStudent(SequentialRecommender):
         self.model_name = type(backbone).__name__
         # Kept outside nn.Module's registry: teachers are frozen, never optimised or saved here.
         self._soft_labels = (soft_labels,)
-        self._recorder = _LogitRecordingCE(self.n_items)
+        self._recorder = LogitRecordingCE(self.n_items)
         backbone.loss_fct = self._recorder
 
     @property

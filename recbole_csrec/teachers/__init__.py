@@ -8,6 +8,7 @@ from recbole_csrec.teachers.context import TeacherContext
 from recbole_csrec.teachers.data_level import build_data_level_teachers
 from recbole_csrec.teachers.model_level import build_model_level_teachers
 from recbole_csrec.teachers.popularity import build_popularity_teacher
+from recbole_csrec.teachers.training_level import build_training_level_teacher
 
 TeacherBuilder = Callable[[TeacherContext], "SoftLabelSource | None"]
 
@@ -22,8 +23,10 @@ TEACHERS: dict[str, TeacherBuilder] = {
     "pop": build_popularity_teacher,      # SoftRec
     "model": build_model_level_teachers,  # CSRec-M
     "data": build_data_level_teachers,    # CSRec-D
+    "training": build_training_level_teacher,  # CSRec-T
 }
 
-METHOD_NAMES = {"none": "Base", "pop": "SoftRec", "model": "CSRec-M", "data": "CSRec-D"}
+METHOD_NAMES = {"none": "Base", "pop": "SoftRec", "model": "CSRec-M", "data": "CSRec-D",
+                "training": "CSRec-T"}
 
 __all__ = ["TEACHERS", "METHOD_NAMES", "TeacherContext", "TeacherBuilder"]

@@ -1,0 +1,32 @@
+"""CSRec-T (Algorithm 3): side teacher g2 on a p-subsample, then main teacher g1 with h; e_u = g1(s_u).
+
+Seeds (from the config's `seed`): g1 is initialised from seed+1 (as CSRec-M's teacher-1, so the
+two differ only in the training loss); g2's initialisation, its subsample and its shuffling use
+seed+2.
+"""
+from __future__ import annotations
+
+from recbole_csrec.data import subsample_sequences
+from recbole_csrec.model.main_teacher import MainTeacher
+from recbole_csrec.soft_labels import TeacherEnsemble
+from recbole_csrec.teachers.context import TeacherContext
+
+
+def build_training_level_teacher(ctx: TeacherContext) -> TeacherEnsemble:
+    config = ctx.config
+    seed = int(config["seed"])
+
+    side_seed = seed + 2
+    subset = subsample_sequences(ctx.train_data, float(config["sample_ratio"]), side_seed)
+    g2, _ = ctx.train_phase("side-teacher", ctx.build_teacher_model(side_seed), subset, side_seed)
+
+    main_seed = seed + 1
+    g1 = ctx.build_teacher_model(main_seed)  # seeds g1's init; h is initialised right after it
+    main = MainTeacher(ctx.teacher_config, ctx.train_data._dataset, g1, g2, alpha=float(config["alpha"]),
+                       expectation_term=bool(config["expectation_term"])).to(ctx.teacher_config["device"])
+    ctx.train_phase("main-teacher", main, ctx.train_data, main_seed)
+    meta = {"alpha": main.alpha, "expectation_term": main.use_expectation}
+    if main.noise is not None:
+        meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)
+    ctx.phases[-1].meta.update(meta)
+    return TeacherEnsemble([main.g1], config["ensemble"])
