@@ -214,7 +214,8 @@ def write_tables(paths: Sequence[str], stem: str, metrics: Sequence[str] | None 
         return "(no results yet)"
     write_frame(stem + ".csv", summary)
     markdown = "\n\n".join(f"{legend(t, user_test)}\n\n{table2(summary, t)}" for t in ("seeds", "users"))
-    latex = "\n\n".join(f"% {legend(t, user_test).replace(chr(92) + '*', '*')}\n{table2(summary, t, latex=True)}" for t in ("seeds", "users"))
+    latex = "\n\n".join("% " + legend(t, user_test).replace("\\*", "*") + "\n"
+                         + table2(summary, t, latex=True) for t in ("seeds", "users"))
     _atomic_write(stem + ".md", lambda h: h.write((markdown + "\n").encode()))
     _atomic_write(stem + ".tex", lambda h: h.write((latex + "\n").encode()))
     return markdown

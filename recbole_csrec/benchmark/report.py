@@ -16,7 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, MODEL_ORDER, _label, _order, legend, load_results,
+from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
                                                summarize, table2)
 from recbole_csrec.benchmark.results import _atomic_write, machine_description
 from recbole_csrec.errors import CSRecError
