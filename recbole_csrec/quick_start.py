@@ -40,12 +40,15 @@ def build_configs(model: str | None = None, dataset: str | None = None, teacher:
 
 def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                       config_file_list: list[str] | None = None,
-                      config_dict: dict[str, Any] | None = None, saved: bool = True) -> dict[str, Any]:
+                      config_dict: dict[str, Any] | None = None, saved: bool = True,
+                      per_user: bool = False) -> dict[str, Any]:
     """Train the teacher phases, then the student; evaluate each on validation and test.
 
     Returns RecBole's keys for the student (`best_valid_score`, `valid_score_bigger`,
     `best_valid_result`, `test_result`) plus `teacher`, `method`, `run_dir` and `phases`:
     for each phase its best validation result, test result, epochs, seconds and weight file.
+    With `per_user=True` also `per_user`: the student's rank of each test row's target
+    (a DataFrame, see recbole_csrec.evaluation), for paired tests and analyses.
     """
     config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
     ensure_dataset_files(config)
@@ -90,7 +93,7 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     logger.info(set_color("test result", "yellow") + f": {student_result.test_result}")
     logger.info("CSRec summary (" + METHOD_NAMES[config["teacher"]] + ")\n"
                 + phase_table(phases, config["valid_metric"]))
-    return {
+    result = {
         "best_valid_score": student_result.best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": student_result.best_valid_result,
@@ -100,4 +103,9 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
         "run_dir": run_dir if saved else "",
         "phases": {p.name: p.as_dict() for p in phases},
     }
+    if per_user:
+        from recbole_csrec.evaluation import per_user_ranks
+
+        result["per_user"] = per_user_ranks(trainer, test_data, train_data)
+    return result
 

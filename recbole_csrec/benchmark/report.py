@@ -1,0 +1,179 @@
+"""docs/results.md from the results CSV(s) and analysis outputs: nothing in it is typed by hand.
+
+Sections: what ran (models, seeds, epochs, settings, machine, time), our Table 2 (both
+significance tests), the paper's Table 2 Last.FM rows (copied from the paper, marked as such),
+relative improvement over Base ours vs the paper's, a generated reading, and the analysis plots.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from datetime import datetime
+from typing import Sequence
+
+import pandas as pd
+
+from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
+                                               summarize, table2)
+from recbole_csrec.benchmark.results import _atomic_write, machine_description
+from recbole_csrec.errors import CSRecError
+
+PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
+                           "paper_table2_lastfm.csv")
+ANALYSIS_ORDER = ["popularity", "length", "sparsity", "num_teachers", "sample_ratio", "expectation"]
+
+
+def paper_table(path: str = PAPER_TABLE) -> pd.DataFrame:
+    """The paper's Table 2 rows as (dataset, method, model, metric, mean as a fraction, marks)."""
+    frame = pd.read_csv(path, comment="#", dtype={"marks_vs_SoftRec": str}, keep_default_na=False)
+    frame["mean"] = frame["value_percent"].astype(float) / 100.0
+    return frame
+
+
+def _markdown_frame(frame: pd.DataFrame, digits: int = 4) -> str:
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = [f"{v:.{digits}f}" if isinstance(v, float) and not math.isnan(v) else
+                 ("" if isinstance(v, float) else str(v)) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def what_ran(data: pd.DataFrame) -> str:
+    rows = []
+    for (dataset, model), sub in data.groupby(["dataset", "model"], sort=False):
+        epochs = pd.to_numeric(sub.get("epochs", pd.Series(dtype=str)), errors="coerce")
+        rows.append({"dataset": dataset, "model": model,
+                     "methods": ", ".join(_order(sub["method"], METHOD_ORDER)),
+                     "seeds": " ".join(str(s) for s in sorted(sub["seed"].dropna().unique())),
+                     "runs": len(sub),
+                     "student epochs run": f"{int(epochs.min())}-{int(epochs.max())}" if epochs.notna().any() else "",
+                     "hours": round(float(sub["seconds"].sum()) / 3600, 2) if "seconds" in sub else ""})
+    text = [_markdown_frame(pd.DataFrame(rows))]
+    for column, title in (("command", "Commands"), ("config_files", "Config files"),
+                          ("overrides", "Settings on the command line"), ("machine", "Machines")):
+        if column in data.columns:
+            values = [v for v in dict.fromkeys(data[column]) if v]
+            if values:
+                text.append(f"**{title}:**\n\n" + "\n".join(f"- `{v}`" for v in values))
+    if "finished_at" in data.columns and (data["finished_at"] != "").any():
+        stamps = sorted(v for v in data["finished_at"] if v)
+        text.append(f"Runs finished between {stamps[0]} and {stamps[-1]}; total run time "
+                    f"{data['seconds'].sum() / 3600:.2f} h (sum of per-run wall-clock seconds).")
+    return "\n\n".join(text)
+
+
+def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Relative change over Base (%) of each method, ours and the paper's, where both exist."""
+    rows = []
+    ours = summary.set_index(["dataset", "model", "method", "metric"])["mean"]
+    theirs = paper.set_index(["dataset", "model", "method", "metric"])["mean"]
+    for (dataset, model, method, metric), value in ours.items():
+        if method == "Base" or (dataset, model, "Base", metric) not in ours.index:
+            continue
+        mine = 100 * (value / ours[(dataset, model, "Base", metric)] - 1)
+        key = (dataset, model, method, metric)
+        paper_rel = (100 * (theirs[key] / theirs[(dataset, model, "Base", metric)] - 1)
+                     if key in theirs.index else math.nan)
+        rows.append({"dataset": dataset, "model": model, "metric": _label(metric), "method": method,
+                     "ours vs Base (%)": mine, "paper vs Base (%)": paper_rel})
+    return pd.DataFrame(rows)
+
+
+def reading(summary: pd.DataFrame) -> str:
+    """Generated sentences: per dataset, model and metric, the best method and the CSRec
+    methods significantly better than Base and SoftRec (users test, p<0.05)."""
+    lines = []
+    for (dataset, model, metric), sub in summary.groupby(["dataset", "model", "metric"], sort=False):
+        best = sub.loc[sub["mean"].idxmax()]
+        sig = {ref: [r["method"] for _, r in sub.iterrows()
+                     if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
+                     and r["mean"] > r.get(f"mean_{ref}", math.inf)] for ref in ("Base", "SoftRec")}
+        lines.append(f"- {model} on {dataset}, {_label(metric)}: best {best['method']} "
+                     f"({100 * best['mean']:.3f}%, {int(best['n'])} seeds); better than Base at p<0.05 over "
+                     f"users: {', '.join(sig['Base']) or 'none'}; better than SoftRec: "
+                     f"{', '.join(sig['SoftRec']) or 'none'}.")
+    return "\n".join(lines)
+
+
+def analyses_section(folders: Sequence[str], output_md: str) -> str:
+    parts = []
+    for folder in folders:
+        for name in ANALYSIS_ORDER:
+            png, csv = (os.path.join(folder, f"{name}.{ext}") for ext in ("png", "csv"))
+            if not (os.path.isfile(png) and os.path.isfile(csv)):
+                continue
+            rel = os.path.relpath(png, os.path.dirname(os.path.abspath(output_md)))
+            frame = pd.read_csv(csv, keep_default_na=False)
+            parts.append(f"### {name} ({folder})\n\n![{name}]({rel})\n\n"
+                         f"<details><summary>{os.path.basename(csv)}</summary>\n\n"
+                         f"{_markdown_frame(frame)}\n\n</details>")
+    return "\n\n".join(parts) or "(no analysis outputs found)"
+
+
+def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (),
+                notes: str | None = None, metrics: Sequence[str] | None = None, user_test: str = "ttest",
+                command: str = "") -> str:
+    start = time.time()
+    data = load_results(results)
+    summary = summarize(data, metrics, user_test)
+    if summary.empty:
+        raise CSRecError(f"no results in {', '.join(results)}")
+    paper = paper_table()
+    paper_summary = paper.assign(n=1, std=math.nan, best=False)
+    paper_summary["best"] = paper_summary["mean"] == paper_summary.groupby(
+        ["dataset", "model", "metric"])["mean"].transform("max")
+    paper_summary["p_seeds_vs_SoftRec"] = paper_summary["marks_vs_SoftRec"].map(
+        {"**": 0.01, "*": 0.07}).fillna(math.nan)  # only to reprint the paper's own marks
+    paper_summary["mean_SoftRec"] = -math.inf
+    paper_summary["p_seeds_vs_Base"] = math.nan
+    paper_summary = paper_summary[paper_summary["model"].isin(summary["model"])]
+    sections = [
+        "# CSRec reproduction results",
+        f"Generated by `{command or 'run_scripts/make_report.py'}` on {datetime.now():%Y-%m-%d %H:%M} from "
+        + ", ".join(f"`{r}`" for r in results) + ". Do not edit by hand: rerun the command.",
+        "## What ran\n\n" + what_ran(data),
+        "## Our results (Table 2 layout)\n\n" + "\n\n".join(f"{legend(t, user_test)}\n\n{table2(summary, t)}"
+                                                          for t in ("seeds", "users")),
+        "## The paper's Table 2, Last.FM rows (reference, copied from the paper)\n\n"
+        "Values in %, single numbers as printed (no std); `**`/`*`: the paper's significance over SoftRec. "
+        "Source: `recbole_csrec/resources/paper_table2_lastfm.csv`.\n\n"
+        + (table2(paper_summary, "seeds") if not paper_summary.empty else "(no model in common)"),
+        "## Relative change over Base: ours vs the paper\n\n"
+        + _markdown_frame(compare_with_paper(summary, paper), digits=2),
+        "## Generated reading\n\n" + reading(summary),
+    ]
+    if notes:
+        with open(notes) as handle:
+            sections.append(f"## Notes (from `{notes}`)\n\n" + handle.read().strip())
+    sections.append("## Analyses\n\n" + analyses_section(analyses, output))
+    sections.append(f"Report machine: {machine_description()}; report generated in "
+                    f"{time.time() - start:.1f} s.")
+    text = "\n\n".join(sections) + "\n"
+    _atomic_write(output, lambda h: h.write(text.encode()))
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="make_report.py", description=__doc__)
+    parser.add_argument("--results", nargs="+", default=["docs/results/lastfm.csv"])
+    parser.add_argument("--analyses", nargs="*", default=["docs/results/analyses"],
+                        help="folders holding <analysis>.csv/.png")
+    parser.add_argument("--output", default="docs/results.md")
+    parser.add_argument("--notes", default=None, help="a Markdown file with the written reading")
+    parser.add_argument("--metrics", nargs="+", default=None)
+    parser.add_argument("--user_test", choices=("ttest", "wilcoxon"), default="ttest")
+    args = parser.parse_args(argv)
+    try:
+        make_report(args.results, args.output, args.analyses, args.notes, args.metrics, args.user_test,
+                    command="python run_scripts/make_report.py " + " ".join(argv))
+    except CSRecError as error:
+        print(f"make_report: error: {error}", file=sys.stderr)
+        return 2
+    print(f"[make_report] wrote {args.output}")
+    return 0

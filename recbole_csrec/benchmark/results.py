@@ -1,0 +1,110 @@
+"""The results CSV: one row per run, extended atomically, never overwritten.
+
+Columns (a user's own RecBole rows need only the first five plus metric columns):
+
+- `model`, `dataset`, `seed`; `teacher` (none/pop/model/data/training; a plain RecBole run is
+  `none`) and/or `method` (Base/SoftRec/CSRec-M/...; filled from `teacher` when empty);
+- `valid_<metric>` / `test_<metric>` for every RecBole metric key, e.g. `test_ndcg@10`,
+  `test_recall+@10` (RecBole's lower-case result keys, values as fractions, not %);
+- written by the runner: `seconds`, `config_hash`, `run_id`, `per_user_file` (relative to the
+  CSV's folder), `epochs`, `best_epoch`, `config_files`, `overrides`, `machine`, `finished_at`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from typing import Any, Iterable
+
+import pandas as pd
+
+KEY_COLUMNS = ["model", "dataset", "teacher", "seed", "config_hash"]
+FRONT_COLUMNS = ["model", "dataset", "teacher", "method", "seed"]
+
+
+def config_hash(config_files: Iterable[str] | None, settings: dict[str, Any]) -> str:
+    """A short stable hash of what defines a run besides model/dataset/teacher/seed:
+    the content of the config files and the extra settings."""
+    files = []
+    for path in config_files or []:
+        with open(path, "rb") as handle:
+            files.append([os.path.basename(path), hashlib.sha1(handle.read()).hexdigest()])
+    payload = json.dumps({"files": files, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()[:10]
+
+
+def read_results(path: str) -> pd.DataFrame:
+    """The rows of a results CSV as strings (exactly as stored); empty frame if absent."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def done_keys(frame: pd.DataFrame) -> set[tuple[str, ...]]:
+    """(model, dataset, teacher, seed, config_hash) of the rows already present."""
+    if frame.empty or not set(KEY_COLUMNS) <= set(frame.columns):
+        return set()
+    return {tuple(str(v) for v in row) for row in frame[KEY_COLUMNS].itertuples(index=False)}
+
+
+def _atomic_write(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def append_rows(path: str, rows: list[dict[str, Any]]) -> None:
+    """Add `rows` to the CSV at `path`, keeping every existing row and column as stored.
+
+    New columns are added at the end (existing rows get empty cells); the new file is written
+    under a temporary name and renamed over the old one, so a crash leaves the old file whole.
+    """
+    existing = read_results(path)
+    new = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows], dtype=str)
+    columns = list(existing.columns) if not existing.empty else []
+    if not columns:
+        columns = [c for c in FRONT_COLUMNS if c in new.columns]
+    columns += [c for c in new.columns if c not in columns]
+    merged = pd.concat([existing, new], ignore_index=True).reindex(columns=columns).fillna("")
+    _atomic_write(path, lambda handle: merged.to_csv(handle, index=False, mode="wb"))
+
+
+def write_frame(path: str, frame: pd.DataFrame, compression: str | None = None) -> None:
+    """Write a DataFrame atomically (temp + rename)."""
+    _atomic_write(path, lambda handle: frame.to_csv(handle, index=False, mode="wb",
+                                                             compression=compression))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def machine_description() -> str:
+    """CPU/GPU, cores and library versions: what a timing was measured on."""
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    cpu = platform.processor() or platform.machine()
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, {device}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}")

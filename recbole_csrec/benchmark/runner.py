@@ -1,0 +1,200 @@
+"""Run every (dataset, model, teacher, seed) combination once; append one row per run.
+
+Resumable: a combination whose (model, dataset, teacher, seed, config_hash) is already in the
+results CSV is skipped, so a rerun after a crash, or with more seeds or models, only runs
+what is missing. Per-user ranks of each run go to `<results folder>/per_user/<run_id>.csv.gz`.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from logging import getLogger
+from typing import Any, Callable, Iterator, Sequence
+
+from recbole_csrec.benchmark.results import (append_rows, config_hash, done_keys, machine_description,
+                                             read_results, write_frame)
+from recbole_csrec.errors import CSRecError
+
+RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
+
+
+def registered_teachers() -> list[str]:
+    from recbole_csrec.teachers import TEACHERS
+
+    return list(TEACHERS)
+
+
+def method_name(teacher: str) -> str:
+    from recbole_csrec.teachers import METHOD_NAMES
+
+    return METHOD_NAMES.get(teacher, teacher)
+
+
+def check_teachers(teachers: Sequence[str]) -> None:
+    accepted = registered_teachers()
+    for teacher in teachers:
+        if teacher not in accepted:
+            raise CSRecError(f"unknown teacher '{teacher}': accepted are {', '.join(accepted)}")
+
+
+def check_extra_argv(extra_argv: Sequence[str], reserved: Sequence[str] = RESERVED_KEYS) -> None:
+    for arg in extra_argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise CSRecError(f"argument '{arg}' is not accepted: extra settings are --key=value")
+        key = arg[2:].split("=", 1)[0]
+        if key in reserved:
+            raise CSRecError(f"--{key}=... is set by the suite itself (use --{key}s ...); "
+                             f"accepted extras are other --key=value settings")
+
+
+@contextmanager
+def _argv(extra_argv: Sequence[str]) -> Iterator[None]:
+    """RecBole's Config reads --key=value from sys.argv: give it exactly the extra settings."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "benchmark"] + list(extra_argv)
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def results_paths(output: str) -> tuple[str, str]:
+    """(results CSV, per-user folder) for --output: a .csv file or a folder (-> results.csv)."""
+    csv_path = output if output.endswith(".csv") else os.path.join(output, "results.csv")
+    return csv_path, os.path.join(os.path.dirname(os.path.abspath(csv_path)), "per_user")
+
+
+def _default_run(**kwargs) -> dict[str, Any]:
+    from recbole_csrec.quick_start import run_recbole_csrec
+
+    return run_recbole_csrec(**kwargs)
+
+
+def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequence[str],
+                  seeds: Sequence[int], output: str = "results",
+                  config_files: Sequence[str] | None = None,
+                  config_dict: dict[str, Any] | None = None,
+                  extra_argv: Sequence[str] = (),
+                  hash_settings: dict[str, Any] | None = None,
+                  extra_columns: dict[str, Any] | None = None,
+                  run_fn: Callable[..., dict[str, Any]] = _default_run,
+                  command: str | None = None) -> dict[str, int]:
+    """Run the missing combinations; returns counts {'ran', 'skipped', 'failed'}.
+
+    `config_dict` goes to every run; `hash_settings` (default: config_dict) together with the
+    extra --key=value arguments and the config files' contents make the config hash.
+    A CSRecError (bad input) stops the suite; any other failure is logged and the suite goes on.
+    """
+    check_teachers(teachers)
+    check_extra_argv(extra_argv)
+    config_files = list(config_files or [])
+    for path in config_files:
+        if not os.path.isfile(path):
+            raise CSRecError(f"config file '{path}' does not exist")
+    config_dict = dict(config_dict or {})
+    settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
+                "argv": sorted(extra_argv)}
+    chash = config_hash(config_files, settings)
+    csv_path, per_user_dir = results_paths(output)
+    done = done_keys(read_results(csv_path))
+    logger = getLogger()
+    counts = {"ran": 0, "skipped": 0, "failed": 0}
+    machine = machine_description()
+    for dataset, model, teacher, seed in itertools.product(datasets, models, teachers, seeds):
+        key = (model, dataset, teacher, str(seed), chash)
+        run_id = f"{model}-{dataset}-{teacher}-{seed}-{chash}"
+        if key in done:
+            counts["skipped"] += 1
+            print(f"[benchmark] skip {run_id}: already in {csv_path}", flush=True)
+            continue
+        print(f"[benchmark] run  {run_id}", flush=True)
+        start = time.time()
+        try:
+            with _argv(extra_argv):
+                result = run_fn(model=model, dataset=dataset, teacher=teacher,
+                                config_file_list=config_files or None,
+                                config_dict={**config_dict, "seed": int(seed)}, per_user=True)
+        except CSRecError:
+            raise
+        except Exception as error:  # keep the suite going; the row stays missing for a rerun
+            counts["failed"] += 1
+            logger.exception(f"[benchmark] {run_id} failed")
+            print(f"[benchmark] FAILED {run_id}: {type(error).__name__}: {error}", flush=True)
+            continue
+        seconds = time.time() - start
+        per_user_file = ""
+        if result.get("per_user") is not None:
+            path = os.path.join(per_user_dir, f"{run_id}.csv.gz")
+            write_frame(path, result["per_user"], compression="gzip")
+            per_user_file = os.path.relpath(path, os.path.dirname(os.path.abspath(csv_path)))
+        student = result.get("phases", {}).get("student", {})
+        row: dict[str, Any] = {"model": model, "dataset": dataset, "teacher": teacher,
+                               "method": method_name(teacher), "seed": int(seed)}
+        row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
+        row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
+        row.update({
+            "seconds": round(seconds, 2), "epochs": student.get("epochs", ""),
+            "best_epoch": student.get("best_epoch", ""), "config_hash": chash, "run_id": run_id,
+            "per_user_file": per_user_file, "config_files": " ".join(config_files),
+            "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
+                                  + list(extra_argv)),
+            "machine": machine, "command": command or "",
+            "finished_at": datetime.now().isoformat(timespec="seconds"),
+        })
+        row.update(extra_columns or {})
+        append_rows(csv_path, [row])
+        done.add(key)
+        counts["ran"] += 1
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchmark.py", allow_abbrev=False,
+        description="Run every model x teacher x dataset x seed with run_recbole_csrec, append "
+                    "one row per run to a results CSV (resumable), then print the Table 2 "
+                    "summary. Any other --key=value is a RecBole/CSRec setting for every run.")
+    parser.add_argument("--models", nargs="+", default=["GRU4Rec"])
+    parser.add_argument("--teachers", nargs="+", default=None,
+                        help="teacher values (default: every registered one: "
+                             "none=Base, pop=SoftRec, model=CSRec-M, data=CSRec-D, ...)")
+    parser.add_argument("--datasets", nargs="+", default=["ml"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2020])
+    parser.add_argument("--config_files", nargs="+", default=None,
+                        help="yaml files given unchanged to every run (space-separated)")
+    parser.add_argument("--output", default="results",
+                        help="results folder (-> results.csv) or a .csv path (default: results)")
+    parser.add_argument("--no_table", action="store_true", help="do not aggregate at the end")
+    return parser
+
+
+def split_files(values: Sequence[str] | None) -> list[str]:
+    """Accept both `--config_files a.yaml b.yaml` and RecBole's `--config_files="a.yaml b.yaml"`."""
+    return [p for v in values or [] for p in v.split(" ") if p]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = build_parser().parse_known_args(argv)
+    try:
+        teachers = args.teachers or registered_teachers()
+        counts = run_benchmark(args.models, args.datasets, teachers, args.seeds, args.output,
+                               config_files=split_files(args.config_files), extra_argv=extra,
+                               command="python run_scripts/benchmark.py " + " ".join(argv))
+        print(f"[benchmark] ran {counts['ran']}, skipped {counts['skipped']} (already present), "
+              f"failed {counts['failed']}", flush=True)
+        if not args.no_table:
+            from recbole_csrec.benchmark.aggregate import write_tables
+
+            csv_path, _ = results_paths(args.output)
+            stem = os.path.splitext(csv_path)[0] + "_table2"
+            print(write_tables([csv_path], stem))
+    except CSRecError as error:
+        print(f"benchmark: error: {error}", file=sys.stderr)
+        return 2
+    return 1 if counts["failed"] else 0

@@ -1,0 +1,68 @@
+"""Paired significance tests: over seeds (run-level metrics) and over test users (per-row).
+
+Both use scipy.stats. Over seeds: `ttest_rel` on the metric of runs with the same seed.
+Over users: each test row's metric value (recbole_csrec.evaluation.per_user_metric), averaged
+over the seeds both methods share, then `ttest_rel` (default) or `wilcoxon` over the rows,
+paired by (row, user, target). Two-sided p-values; NaN when a test cannot be made (fewer than
+two pairs, or no difference at all).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from recbole_csrec.evaluation import per_user_metric
+
+USER_TESTS = ("ttest", "wilcoxon")
+ROW_KEY = ["row", "user", "target"]
+
+
+def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float, int]:
+    """(p, number of pairs) of a paired t-test between two methods' per-seed values."""
+    seeds = sorted(set(a) & set(b))
+    x = np.array([a[s] for s in seeds], dtype=float)
+    y = np.array([b[s] for s in seeds], dtype=float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    if len(x) < 2 or np.allclose(x - y, (x - y)[0]):
+        return math.nan, int(len(x))  # t undefined when every difference is the same
+    return float(stats.ttest_rel(x, y).pvalue), int(len(x))
+
+
+def user_values(frames: Sequence[pd.DataFrame], metric: str, rating_threshold: float) -> pd.Series:
+    """Per test row, the metric averaged over `frames` (one per seed), indexed by ROW_KEY."""
+    series = []
+    for frame in frames:
+        values = per_user_metric(frame, metric, rating_threshold)
+        keyed = frame.loc[values.index, ROW_KEY].astype(str)
+        series.append(pd.Series(values.to_numpy(), index=pd.MultiIndex.from_frame(keyed)))
+    if not series:
+        return pd.Series(dtype=float)
+    return pd.concat(series, axis=1).mean(axis=1)
+
+
+def paired_over_users(frames_a: Sequence[pd.DataFrame], frames_b: Sequence[pd.DataFrame], metric: str,
+                      rating_threshold: float = 4.0, test: str = "ttest") -> tuple[float, int]:
+    """(p, number of paired rows) for two methods, given their per-user frames of shared seeds."""
+    if test not in USER_TESTS:
+        raise ValueError(f"user test '{test}' is not accepted: use {' or '.join(USER_TESTS)}")
+    a = user_values(frames_a, metric, rating_threshold)
+    b = user_values(frames_b, metric, rating_threshold)
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
+    diff = (both["a"] - both["b"]).to_numpy()
+    if len(both) < 2 or np.allclose(diff, diff[0]):
+        return math.nan, int(len(both))
+    if test == "wilcoxon":
+        return float(stats.wilcoxon(both["a"], both["b"]).pvalue), int(len(both))
+    return float(stats.ttest_rel(both["a"], both["b"]).pvalue), int(len(both))
+
+
+def stars(p: float, symbol: str = "*") -> str:
+    """The paper's marks: two symbols for p < 0.05, one for p < 0.1."""
+    if p is None or math.isnan(p):
+        return ""
+    return symbol * 2 if p < 0.05 else symbol if p < 0.1 else ""

@@ -1,0 +1,112 @@
+"""Per-row ranks of the target item, from RecBole's own full-sort batch evaluation.
+
+RecBole reports only averaged metrics. The paired-over-users significance test and the
+paper's analyses (popular vs niche users, input length) need each test row's rank, so this
+module re-runs the trainer's `_full_sort_batch_eval` (same scores, same masking) on an eval
+loader and keeps, per row: the user, the target item, the input length, the target's rating,
+the rank of the target and how popular the target was in training.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import torch
+from recbole.data.dataloader import TrainDataLoader
+
+from recbole_csrec.teachers.popularity import training_item_counts
+
+POPULAR_SHARE = 0.2  # the paper's popular-type users: next item among the 20% most frequent items
+PER_USER_COLUMNS = ["row", "user", "target", "length", "rating", "rank", "target_count", "popular"]
+_METRIC = re.compile(r"^(recall|hit|ndcg|mrr|precision)(\+?)@(\d+)$")
+
+
+def popular_items(counts: torch.Tensor, share: float = POPULAR_SHARE) -> torch.Tensor:
+    """Boolean mask over item ids: the `share` most frequent real items (id 0 is padding)."""
+    real = counts[1:]
+    k = max(1, int(math.ceil(share * real.numel())))
+    top = torch.topk(real, k).indices + 1
+    mask = torch.zeros_like(counts, dtype=torch.bool)
+    mask[top] = True
+    return mask
+
+
+@torch.no_grad()
+def per_user_ranks(trainer, eval_data, train_data: TrainDataLoader,
+                   popular_share: float = POPULAR_SHARE) -> pd.DataFrame:
+    """One row per evaluation row of `eval_data` (in loader order) for `trainer.model`.
+
+    `trainer` must have evaluated a full-sort loader already (RecBole then knows the item
+    count); rank 1 is the top. Ties count in the target's favour (1 + #items scored higher).
+    """
+    dataset = eval_data._dataset
+    config = trainer.config
+    trainer.tot_item_num = dataset.item_num
+    trainer.model.eval()
+    counts = training_item_counts(train_data)
+    popular = popular_items(counts, popular_share)
+    uid, iid = dataset.uid_field, dataset.iid_field
+    rating_field = config["RATING_FIELD"]
+    length_field = config["ITEM_LIST_LENGTH_FIELD"]
+    parts: dict[str, list] = {c: [] for c in ("user", "target", "length", "rating", "rank")}
+    for batched in eval_data:
+        interaction, scores, _, positive_i = trainer._full_sort_batch_eval(batched)
+        scores = scores.float()
+        positive_i = positive_i.to(scores.device)
+        target_score = scores.gather(1, positive_i.view(-1, 1))
+        ranks = (scores > target_score).sum(dim=1) + 1
+        parts["rank"].append(ranks.cpu().numpy())
+        parts["user"].append(interaction[uid].cpu().numpy())
+        parts["target"].append(positive_i.cpu().numpy())
+        parts["length"].append(interaction[length_field].cpu().numpy())
+        if rating_field in interaction:
+            parts["rating"].append(interaction[rating_field].cpu().numpy().astype(float))
+        else:
+            parts["rating"].append(np.full(len(ranks), np.nan))
+    cols = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+    targets = cols["target"].astype(np.int64)
+    frame = pd.DataFrame({
+        "row": np.arange(len(targets)),
+        "user": dataset.id2token(uid, cols["user"].astype(np.int64)),
+        "target": dataset.id2token(iid, targets),
+        "length": cols["length"].astype(np.int64),
+        "rating": cols["rating"],
+        "rank": cols["rank"].astype(np.int64),
+        "target_count": counts.cpu().numpy()[targets].astype(np.int64),
+        "popular": popular.cpu().numpy()[targets],
+    })
+    return frame[PER_USER_COLUMNS]
+
+
+def parse_metric(name: str) -> tuple[str, bool, int]:
+    """'ndcg+@10' -> ('ndcg', True, 10). Raises ValueError for metrics without a per-row form."""
+    match = _METRIC.match(name.lower())
+    if not match:
+        raise ValueError(f"metric '{name}' has no per-user form: accepted are recall, hit, ndcg, "
+                         "mrr, precision (optionally with +) @k, e.g. ndcg@10, recall+@10")
+    return match.group(1), bool(match.group(2)), int(match.group(3))
+
+
+def per_user_metric(frame: pd.DataFrame, metric: str, rating_threshold: float = 4.0) -> pd.Series:
+    """Each row's value of `metric` (one target per row, as in RecBole's sequential evaluation).
+
+    Filtered metrics (`+`, the paper's Eq. 16) keep only rows whose target rating is at least
+    `rating_threshold`; the other rows are dropped, so the mean of the result is the metric.
+    """
+    kind, filtered, k = parse_metric(metric)
+    rank = frame["rank"].to_numpy(dtype=float)
+    hit = rank <= k
+    if kind in ("recall", "hit"):
+        values = hit.astype(float)
+    elif kind == "precision":
+        values = hit / k
+    elif kind == "ndcg":
+        values = np.where(hit, 1.0 / np.log2(rank + 1.0), 0.0)
+    else:  # mrr
+        values = np.where(hit, 1.0 / rank, 0.0)
+    series = pd.Series(values, index=frame.index, name=metric)
+    if filtered:
+        series = series[frame["rating"].to_numpy(dtype=float) >= rating_threshold]
+    return series
