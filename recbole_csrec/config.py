@@ -89,6 +89,16 @@ def validate_csrec_config(config: Config) -> None:
     if config["kl_direction"] not in ("forward", "reverse"):
         raise CSRecError(f"kl_direction='{config['kl_direction']}' is not accepted: "
                          "use forward (KL(r||P_f)) or reverse (KL(P_f||r))")
+    cache_mb = config["soft_label_cache_mb"]
+    if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or cache_mb < 0:
+        raise CSRecError(f"soft_label_cache_mb={cache_mb!r} is not accepted: use a number of MB >= 0 "
+                         "(0 = no cache)")
+    topk = config["soft_label_topk"]
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
+        raise CSRecError(f"soft_label_topk={topk!r} is not accepted: use an integer >= 0 (0 = off)")
+    if not isinstance(config["parallel_teachers"], bool):
+        raise CSRecError(f"parallel_teachers={config['parallel_teachers']!r} is not accepted: "
+                         "use true or false")
     if str(config["loss_type"]).upper() != "CE":
         raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")
     alpha = _number(config, "alpha")

@@ -13,6 +13,7 @@ from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.report import phase_table
+from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.teachers import METHOD_NAMES, TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 
@@ -71,6 +72,8 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
                          saved=saved, show_progress=config["show_progress"])
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
+    # Teachers are frozen: compute their outputs once per training row when the budget allows.
+    soft_labels = cache_soft_labels(soft_labels, config, train_data)
 
     seed = int(config["seed"])
     init_seed(seed, config["reproducibility"])

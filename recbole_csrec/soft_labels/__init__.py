@@ -2,5 +2,8 @@
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble
 from recbole_csrec.soft_labels.fixed import FixedLogits
+from recbole_csrec.soft_labels.cache import (CachedSoftLabels, TopKSoftLabels, cache_soft_labels,
+                                             load_soft_label_cache)
 
-__all__ = ["SoftLabelSource", "TeacherEnsemble", "FixedLogits"]
+__all__ = ["SoftLabelSource", "TeacherEnsemble", "FixedLogits", "CachedSoftLabels", "TopKSoftLabels",
+           "cache_soft_labels", "load_soft_label_cache"]

@@ -13,6 +13,17 @@ from recbole_csrec.soft_labels.base import SoftLabelSource, mask_padding
 ENSEMBLE_MODES = ("logits", "probs")
 
 
+def combine_teacher_logits(logits: torch.Tensor, temperature: float, mode: str) -> torch.Tensor:
+    """[k, B, n_items] teacher logits (padding masked) -> [B, n_items] log softmax of the ensemble.
+
+    Shared by on-the-fly inference and the soft-label cache, so both follow one rule.
+    """
+    if mode == "logits":
+        return torch.log_softmax(logits.float().mean(dim=0) / temperature, dim=-1)
+    per_teacher = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return torch.logsumexp(per_teacher, dim=0) - math.log(logits.size(0))
+
+
 class TeacherEnsemble(SoftLabelSource):
     """`logits`: e_u = mean_k q_k(s_u), then softmax(e_u/T) (Algorithm 1, the default).
     `probs`: mean_k softmax(q_k(s_u)/T) (what the authors' code does)."""
@@ -35,11 +46,7 @@ class TeacherEnsemble(SoftLabelSource):
 
     @torch.no_grad()
     def log_probs(self, interaction: Interaction, temperature: float) -> torch.Tensor:
-        logits = self.teacher_logits(interaction)
-        if self.mode == "logits":
-            return torch.log_softmax(logits.mean(dim=0) / temperature, dim=-1)
-        per_teacher = torch.log_softmax(logits / temperature, dim=-1)
-        return torch.logsumexp(per_teacher, dim=0) - math.log(len(self.teachers))
+        return combine_teacher_logits(self.teacher_logits(interaction), temperature, self.mode)
 
     def to(self, device: torch.device) -> "TeacherEnsemble":
         for teacher in self.teachers:

@@ -4,14 +4,13 @@ from __future__ import annotations
 from recbole_csrec.data import subsample_sequences
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import TeacherContext
+from recbole_csrec.teachers.parallel import TeacherSpec, train_teachers
 
 
 def build_data_level_teachers(ctx: TeacherContext) -> TeacherEnsemble:
     ratio = float(ctx.config["sample_ratio"])
-    teachers = []
+    specs = []
     for k in range(1, int(ctx.config["num_teachers"]) + 1):
         seed = int(ctx.config["seed"]) + k
-        subset = subsample_sequences(ctx.train_data, ratio, seed)
-        model, _ = ctx.train_phase(f"teacher-{k}", ctx.build_teacher_model(seed), subset, seed)
-        teachers.append(model)
-    return TeacherEnsemble(teachers, ctx.config["ensemble"])
+        specs.append(TeacherSpec(f"teacher-{k}", seed, subsample_sequences(ctx.train_data, ratio, seed)))
+    return TeacherEnsemble(train_teachers(ctx, specs), ctx.config["ensemble"])

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import TeacherContext
+from recbole_csrec.teachers.parallel import TeacherSpec, train_teachers
 
 
 def build_model_level_teachers(ctx: TeacherContext) -> TeacherEnsemble:
-    teachers = []
-    for k in range(1, int(ctx.config["num_teachers"]) + 1):
-        seed = int(ctx.config["seed"]) + k
-        model, _ = ctx.train_phase(f"teacher-{k}", ctx.build_teacher_model(seed), ctx.train_data, seed)
-        teachers.append(model)
-    return TeacherEnsemble(teachers, ctx.config["ensemble"])
+    specs = [TeacherSpec(f"teacher-{k}", int(ctx.config["seed"]) + k, ctx.train_data)
+             for k in range(1, int(ctx.config["num_teachers"]) + 1)]
+    return TeacherEnsemble(train_teachers(ctx, specs), ctx.config["ensemble"])

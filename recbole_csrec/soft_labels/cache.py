@@ -1,0 +1,270 @@
+"""Cached soft labels: teacher outputs computed once per training row, reused by every student epoch.
+
+Frozen teachers in eval mode are deterministic, so their logits for a training row never change.
+`cache_soft_labels` runs them once, in inference mode and large batches, over the student's
+training rows and stores the result in fp16:
+
+- `ensemble: logits`: one table e_u [n_rows, n_items] (the mean of the teachers' logits);
+- `ensemble: probs`: one table per teacher [m, n_rows, n_items], so that
+  log mean_k softmax(q_k/T) stays exact for every T (it cannot be folded into one table).
+
+Each row is shifted by its maximum before the fp16 cast (softmax does not change, values are
+<= 0 and the largest logits keep the finest fp16 steps). Batches find their rows through the
+`csrec_row_id` field that `add_row_ids` adds to the training dataset's `inter_feat`; RecBole's
+training dataloader copies every inter_feat field into each (shuffled) batch.
+
+The table lives on `config['device']` (CPU memory on CPU, GPU memory on a GPU) and is bounded by
+`soft_label_cache_mb`. When the exact table does not fit: with `soft_label_topk: K > 0` a top-K
+approximation is stored (per row and table, the K largest logits and their item ids; every other
+item gets the mean of the logits outside the top K); otherwise the teachers run on the fly, as in
+the authors' code. Which path runs, and why, is logged.
+
+A cache can be written to a file (atomic: temp file, then rename) and loaded by another process
+that trains a student on the same teachers and the same training data (checked by fingerprint).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from logging import getLogger
+from time import time
+from typing import Any
+
+import torch
+from recbole.data.interaction import Interaction
+
+from recbole_csrec.errors import CSRecError
+from recbole_csrec.soft_labels.base import SoftLabelSource
+from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
+
+ROW_ID_FIELD = "csrec_row_id"
+CACHE_FORMAT = "recbole_csrec.soft_label_cache/1"
+PATH_EXACT, PATH_TOPK, PATH_ON_THE_FLY = "exact", "topk", "on-the-fly"
+_FP16_BYTES, _INDEX_BYTES = 2, 4
+
+
+def add_row_ids(dataset) -> None:
+    """Number the rows of `dataset.inter_feat` (0..n-1) in a field that batches carry along."""
+    feat = dataset.inter_feat
+    if ROW_ID_FIELD not in feat.interaction:
+        feat[ROW_ID_FIELD] = torch.arange(len(feat), dtype=torch.long)
+
+
+def training_fingerprint(dataset) -> str:
+    """A hash of the training rows' histories and targets, in row order: a cache built for other
+    data (or another row order) must never be read as if it were this one's."""
+    feat = dataset.inter_feat
+    digest = hashlib.sha1()
+    for name in sorted(feat.interaction):
+        if name == ROW_ID_FIELD:
+            continue
+        tensor = feat[name]
+        if tensor.dtype in (torch.int64, torch.int32):
+            digest.update(name.encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_bytes(path: str, n_rows: int, n_items: int, tables: int, topk: int = 0) -> int:
+    """Bytes a cache of `tables` tables takes on the chosen path."""
+    if path == PATH_EXACT:
+        return tables * n_rows * n_items * _FP16_BYTES
+    if path == PATH_TOPK:
+        return tables * n_rows * (topk * (_FP16_BYTES + _INDEX_BYTES) + _FP16_BYTES)
+    return 0
+
+
+def plan_cache(n_rows: int, n_items: int, tables: int, budget_mb: float,
+               topk: int = 0) -> tuple[str, str]:
+    """(path, reason): `exact` if it fits the budget, else `topk` if asked for and it fits,
+    else `on-the-fly`."""
+    budget = float(budget_mb) * 2 ** 20
+    exact = cache_bytes(PATH_EXACT, n_rows, n_items, tables)
+    shape = f"{tables} x {n_rows} rows x {n_items} items fp16 = {exact / 2 ** 20:.1f} MB"
+    if exact <= budget:
+        return PATH_EXACT, f"exact cache ({shape}) fits soft_label_cache_mb={budget_mb}"
+    reason = f"exact cache ({shape}) exceeds soft_label_cache_mb={budget_mb}"
+    if 0 < topk < n_items - 1:
+        approx = cache_bytes(PATH_TOPK, n_rows, n_items, tables, topk)
+        if approx <= budget:
+            return PATH_TOPK, f"{reason}; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) fits"
+        reason += f"; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) does not fit either"
+    elif topk <= 0:
+        reason += "; soft_label_topk=0 (no approximation)"
+    return PATH_ON_THE_FLY, reason + ": teachers run on every student batch"
+
+
+class _CachedSource(SoftLabelSource):
+    """Shared by the exact and top-K caches: row lookup, meta, save/load."""
+
+    path = ""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], mode: str, meta: dict[str, Any]) -> None:
+        self.tensors = tensors
+        self.mode = mode
+        self.meta = dict(meta)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+    def _rows(self, interaction: Interaction) -> torch.Tensor:
+        if ROW_ID_FIELD not in interaction.interaction:
+            raise CSRecError(f"batch has no '{ROW_ID_FIELD}' field: the soft-label cache only answers "
+                             "batches of the training data it was built for")
+        device = next(iter(self.tensors.values())).device
+        return interaction[ROW_ID_FIELD].to(device)
+
+    def log_probs(self, interaction: Interaction, temperature: float) -> torch.Tensor:
+        logits = self.lookup(self._rows(interaction))
+        target_device = interaction[ROW_ID_FIELD].device
+        return combine_teacher_logits(logits.to(target_device, non_blocking=True), temperature, self.mode)
+
+    def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        """[k, B, n_items] stored logits of `rows` (fp16, padding column -inf)."""
+        raise NotImplementedError
+
+    def to(self, device: torch.device) -> "_CachedSource":
+        self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        return self
+
+    def save(self, file: str) -> None:
+        """Write the cache to `file` atomically (temp file in the same folder, then rename)."""
+        folder = os.path.dirname(os.path.abspath(file))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+        os.close(fd)
+        try:
+            torch.save({"format": CACHE_FORMAT, "path": self.path, "mode": self.mode,
+                        "meta": self.meta,
+                        "tensors": {k: v.cpu() for k, v in self.tensors.items()}}, tmp)
+            os.replace(tmp, file)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+class CachedSoftLabels(_CachedSource):
+    """The exact cache: `table` [k, n_rows, n_items] fp16 (k = 1 for logits, m for probs)."""
+
+    path = PATH_EXACT
+
+    def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.tensors["table"][:, rows]
+
+
+class TopKSoftLabels(_CachedSource):
+    """The top-K approximation: `values`/`indices` [k, n_rows, K] and `tail` [k, n_rows]."""
+
+    path = PATH_TOPK
+
+    def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        values, indices = self.tensors["values"][:, rows], self.tensors["indices"][:, rows].long()
+        tail = self.tensors["tail"][:, rows]
+        dense = tail.unsqueeze(-1).expand(*tail.shape, int(self.meta["n_items"])).clone()
+        dense.scatter_(-1, indices, values)
+        dense[..., 0] = float("-inf")
+        return dense
+
+
+@torch.no_grad()
+def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EXACT, topk: int = 0,
+                           batch_size: int = 4096, device: torch.device | str = "cpu",
+                           show_progress: bool = False) -> _CachedSource:
+    """Run the frozen teachers once over every row of `dataset` (in row order) and store the result."""
+    add_row_ids(dataset)
+    n_rows, n_items = len(dataset), int(dataset.item_num)
+    mode, tables = source.mode, (1 if source.mode == "logits" else len(source.teachers))
+    if path == PATH_EXACT:
+        tensors = {"table": torch.empty((tables, n_rows, n_items), dtype=torch.float16, device=device)}
+    elif path == PATH_TOPK:
+        tensors = {"values": torch.empty((tables, n_rows, topk), dtype=torch.float16, device=device),
+                   "indices": torch.empty((tables, n_rows, topk), dtype=torch.int32, device=device),
+                   "tail": torch.empty((tables, n_rows), dtype=torch.float16, device=device)}
+    else:
+        raise ValueError(f"no cache to build on path '{path}'")
+    starts = range(0, n_rows, batch_size)
+    if show_progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc="soft-label cache", ncols=100)
+    for start in starts:
+        end = min(start + batch_size, n_rows)
+        batch = dataset[start:end].to(device)
+        logits = source.teacher_logits(batch)                # [m, B, n_items], padding -inf
+        if mode == "logits":
+            logits = logits.mean(dim=0, keepdim=True)
+        logits = logits - logits.max(dim=-1, keepdim=True).values  # softmax-invariant, fp16-friendly
+        if path == PATH_EXACT:
+            tensors["table"][:, start:end] = logits.to(torch.float16)
+        else:
+            top = logits.topk(topk, dim=-1)
+            real = logits[..., 1:]
+            tail_sum = real.sum(dim=-1) - top.values.sum(dim=-1)
+            tensors["values"][:, start:end] = top.values.to(torch.float16)
+            tensors["indices"][:, start:end] = top.indices.to(torch.int32)
+            tensors["tail"][:, start:end] = (tail_sum / (n_items - 1 - topk)).to(torch.float16)
+    meta = {"n_rows": n_rows, "n_items": n_items, "tables": tables, "topk": int(topk),
+            "fingerprint": training_fingerprint(dataset)}
+    cls = CachedSoftLabels if path == PATH_EXACT else TopKSoftLabels
+    return cls(tensors, mode, meta)
+
+
+def load_soft_label_cache(file: str, dataset, device: torch.device | str = "cpu",
+                          mode: str | None = None) -> _CachedSource:
+    """Load a cache written by `save` for the student's training `dataset`.
+
+    Raises CSRecError if the file is not a cache, was built for other training rows, or (when
+    `mode` is given) for another ensemble mode.
+    """
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # unreadable or not a torch file
+        raise CSRecError(f"soft-label cache '{file}' cannot be read: {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
+        raise CSRecError(f"'{file}' is not a recbole_csrec soft-label cache")
+    add_row_ids(dataset)
+    meta = payload["meta"]
+    if meta["fingerprint"] != training_fingerprint(dataset) or meta["n_items"] != dataset.item_num:
+        raise CSRecError(f"soft-label cache '{file}' was built for other training data "
+                         f"({meta['n_rows']} rows x {meta['n_items']} items)")
+    if mode is not None and payload["mode"] != mode:
+        raise CSRecError(f"soft-label cache '{file}' holds ensemble '{payload['mode']}', not '{mode}'")
+    cls = CachedSoftLabels if payload["path"] == PATH_EXACT else TopKSoftLabels
+    return cls(payload["tensors"], payload["mode"], meta).to(device)
+
+
+def cache_soft_labels(source: SoftLabelSource | None, config, train_data,
+                      cache_file: str | None = None) -> SoftLabelSource | None:
+    """The source the student should use: a cache of `source` over `train_data` when it fits.
+
+    Only teacher ensembles are cached (Base has no teacher; SoftRec's logits are already fixed).
+    With `cache_file`, an existing file is loaded instead of running the teachers, and a new
+    cache is written there. Logs which path runs and why.
+    """
+    if not isinstance(source, TeacherEnsemble):
+        return source
+    logger = getLogger()
+    dataset = train_data._dataset
+    device = config["device"]
+    if cache_file and os.path.isfile(cache_file):
+        cache = load_soft_label_cache(cache_file, dataset, device, source.mode)
+        logger.info(f"soft labels: {cache.path} cache loaded from {cache_file} ({cache.nbytes / 2 ** 20:.1f} MB)")
+        return cache
+    tables = 1 if source.mode == "logits" else len(source.teachers)
+    topk = int(config["soft_label_topk"] or 0)
+    path, reason = plan_cache(len(dataset), int(dataset.item_num), tables,
+                              float(config["soft_label_cache_mb"]), topk)
+    if path == PATH_ON_THE_FLY:
+        logger.info(f"soft labels: on-the-fly teacher inference ({reason})")
+        return source
+    start = time()
+    batch_size = max(int(config["eval_batch_size"]), int(config["train_batch_size"]))
+    cache = build_soft_label_cache(source, dataset, path, topk, batch_size, device,
+                                   bool(config["show_progress"]))
+    logger.info(f"soft labels: {path} cache built in {time() - start:.2f}s "
+                f"({cache.nbytes / 2 ** 20:.1f} MB on {device}; {reason})")
+    if cache_file:
+        cache.save(cache_file)
+        logger.info(f"soft labels: cache written to {cache_file}")
+    return cache

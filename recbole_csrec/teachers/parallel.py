@@ -1,0 +1,99 @@
+"""Independent teachers (model- and data-level) trained one after the other, or as Ray tasks.
+
+With `parallel_teachers: true` and more than one worker (a GPU each, or a group of CPU cores
+each), every teacher trains in its own Ray task; otherwise, and by default, they train in turn.
+A teacher's weights depend only on its seed and its data, never on the order: each task seeds
+its model, dropout and shuffling from the teacher's seed exactly as the sequential loop does, and
+uses the same number of torch threads as this process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from logging import getLogger
+from typing import Any, NamedTuple
+
+import torch
+from recbole.data.dataloader import TrainDataLoader
+
+from recbole_csrec.teachers.context import TeacherContext
+from recbole_csrec.trainer import PhaseResult
+
+
+class TeacherSpec(NamedTuple):
+    name: str                  # phase name, e.g. "teacher-1"
+    seed: int
+    train_data: TrainDataLoader
+
+
+def train_teachers(ctx: TeacherContext, specs: list[TeacherSpec]) -> list[Any]:
+    """Train every teacher of `specs`; return the frozen models in spec order.
+
+    Phase results are appended to `ctx.phases` in spec order on both paths.
+    """
+    workers = parallel_workers(ctx.config, len(specs))
+    if workers > 1:
+        return _train_with_ray(ctx, specs, workers)
+    return [ctx.train_phase(s.name, ctx.build_teacher_model(s.seed), s.train_data, s.seed)[0]
+            for s in specs]
+
+
+def parallel_workers(config, n_teachers: int) -> int:
+    """How many teachers can train at once: 1 means sequential (and is the default)."""
+    if not config["parallel_teachers"] or n_teachers < 2:
+        return 1
+    device = torch.device(config["device"])
+    if device.type == "cuda":
+        available = torch.cuda.device_count()
+        unit = "GPU"
+    else:
+        available = (os.cpu_count() or 1) // _cpus_per_teacher(n_teachers)
+        unit = "CPU group"
+    workers = min(n_teachers, available)
+    if workers < 2:
+        getLogger().info(f"parallel_teachers: only {available} {unit} available, training teachers "
+                         "sequentially")
+        return 1
+    getLogger().info(f"parallel_teachers: training {n_teachers} teachers as Ray tasks, "
+                     f"{workers} at a time (one {unit} each)")
+    return workers
+
+
+def _cpus_per_teacher(n_teachers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // n_teachers)
+
+
+def _train_one(ctx: TeacherContext, spec: TeacherSpec, threads: int) -> tuple[dict, PhaseResult]:
+    """Body of one Ray task: the same steps as the sequential loop, in a fresh process."""
+    torch.set_num_threads(threads)
+    ctx.config.compatibility_settings()  # RecBole's numpy aliases, set when a Config is built
+    ctx = dataclasses.replace(ctx, phases=[])
+    model, _ = ctx.train_phase(spec.name, ctx.build_teacher_model(spec.seed), spec.train_data, spec.seed)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return state, ctx.phases[0]
+
+
+def _train_with_ray(ctx: TeacherContext, specs: list[TeacherSpec], workers: int) -> list[Any]:
+    import ray  # lazy: ray is slow to import and only needed here
+
+    if not ray.is_initialized():
+        # Workers must import this very copy of recbole_csrec (not another installed one).
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, ignore_reinit_error=True,
+                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    on_gpu = torch.device(ctx.config["device"]).type == "cuda"
+    task = ray.remote(num_cpus=1 if on_gpu else _cpus_per_teacher(len(specs)),
+                      num_gpus=1 if on_gpu else 0)(_train_one)
+    threads = torch.get_num_threads()
+    shared = ray.put(dataclasses.replace(ctx, phases=[]))
+    outputs = ray.get([task.remote(shared, spec, threads) for spec in specs])
+    teachers = []
+    for spec, (state, result) in zip(specs, outputs):
+        model = ctx.build_teacher_model(spec.seed)
+        model.load_state_dict(state)
+        model.eval()
+        model.requires_grad_(False)
+        ctx.phases.append(result)
+        teachers.append(model)
+    return teachers

@@ -1,0 +1,364 @@
+"""Speed of a CSRec student against plain RecBole training, measured side by side in one run.
+
+    python run_scripts/bench_speed.py --model GRU4Rec --dataset ml --teacher model [--epochs 3]
+        [--quick] [--output docs/performance.md] [--note "..."] [--key=value ...]
+
+1. trains the m teachers (--teacher model|data) for --epochs epochs each (no validation), timed;
+2. builds the soft-label cache once (timed);
+3. then, alternating epoch by epoch on the same training loader and batch size: a plain RecBole
+   model with RecBole's Trainer (Base), the CSRec student on the cache, and the CSRec student with
+   on-the-fly teacher inference (the authors' way);
+4. prints seconds/epoch, ratios, cache build cost, peak memory and the end-to-end CSRec/Base wall
+   time at equal epochs, and rewrites this run's section of --output (docs/performance.md).
+
+The last printed line is exactly `student/base epoch ratio: R` (the cached path).
+Other `--key=value` arguments go to RecBole's Config (e.g. --MAX_ITEM_LIST_LENGTH=20).
+
+Peak memory of an epoch = (peak during the epoch - what was allocated just before it) + what the
+phase itself keeps resident (its parameters, optimizer state, and the cache or the teachers).
+On a GPU the peak comes from torch.cuda.max_memory_allocated; on CPU from the process RSS sampled
+every 2 ms (glibc is told to return large blocks to the system at once, so RSS follows tensors).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.trainer import Trainer  # noqa: E402
+from recbole.utils import get_model, init_logger, init_seed  # noqa: E402
+
+from recbole_csrec.data import ensure_dataset_files, reseed_loader  # noqa: E402
+from recbole_csrec.errors import CSRecError  # noqa: E402
+from recbole_csrec.model import CSRecStudent  # noqa: E402
+from recbole_csrec.quick_start import build_configs  # noqa: E402
+from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels  # noqa: E402
+from recbole_csrec.teachers import TEACHERS, TeacherContext  # noqa: E402
+
+QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
+         "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}
+MB = 2 ** 20
+
+
+class PeakMemory:
+    """Peak bytes allocated during a `with` block, above what was allocated when it began."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.device = device
+        self._peak = 0
+        self._stop = threading.Event()
+        if not self.cuda and sys.platform.startswith("linux"):
+            try:  # M_MMAP_THRESHOLD = -3: big blocks come from mmap and go back on free
+                ctypes.CDLL("libc.so.6").mallopt(-3, 256 * 1024)
+            except OSError:
+                pass
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, self.rss())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+        else:
+            self.start = self._peak = self.rss()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self.start
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._peak, self.rss()) - self.start
+
+
+def tensor_bytes(*objects: Any) -> int:
+    """Bytes of the tensors held by modules, optimizers and soft-label sources."""
+    total = 0
+    for obj in objects:
+        if obj is None:
+            continue
+        if isinstance(obj, torch.nn.Module):
+            total += sum(t.numel() * t.element_size() for t in obj.state_dict().values())
+        elif isinstance(obj, torch.optim.Optimizer):
+            total += sum(v.numel() * v.element_size() for state in obj.state.values()
+                         for v in state.values() if torch.is_tensor(v))
+        elif hasattr(obj, "nbytes"):
+            total += int(obj.nbytes)
+        elif isinstance(obj, TeacherEnsemble):
+            total += sum(tensor_bytes(t) for t in obj.teachers)
+    return total
+
+
+class Phase:
+    """One model trained epoch by epoch with RecBole's Trainer, timed and measured."""
+
+    def __init__(self, name: str, config, model, train_data, resident: Any = None) -> None:
+        self.name, self.model, self.train_data, self.resident = name, model, train_data, resident
+        self.trainer = Trainer(config, model)
+        self.seconds: list[float] = []
+        self.peak = 0
+
+    def epoch(self, device: torch.device) -> None:
+        resident = tensor_bytes(self.model, self.trainer.optimizer, self.resident)
+        self.model.train()
+        with PeakMemory(device) as memory:
+            start = time.perf_counter()
+            self.trainer._train_epoch(self.train_data, len(self.seconds), show_progress=False)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            self.seconds.append(time.perf_counter() - start)
+        self.peak = max(self.peak, memory.peak + resident)
+
+    @property
+    def per_epoch(self) -> float:
+        # the first epoch pays one-off costs (allocator warm-up, optimizer state): report the rest
+        timed = self.seconds[1:] if len(self.seconds) > 1 else self.seconds
+        return sum(timed) / len(timed)
+
+
+def machine_info(device: torch.device) -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = re.findall(r"model name\s*:\s*(.+)", handle.read())
+        cpu = names[0].strip() if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": f"{cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}",
+            "python / torch": f"{platform.python_version()} / {torch.__version__}",
+            "device": str(device), "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench_speed.py", allow_abbrev=False,
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="GRU4Rec")
+    parser.add_argument("--dataset", default="ml")
+    parser.add_argument("--teacher", default="model", choices=["model", "data"])
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every phase (default 3, 1 with --quick; >= 2 recommended)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 epoch (for tests)")
+    parser.add_argument("--config_files", default=None)
+    parser.add_argument("--output", default=os.path.join(REPO, "docs", "performance.md"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (1 is steadier on a shared machine)")
+    parser.add_argument("--note", default="", help="a line about the machine, written to the doc")
+    return parser
+
+
+def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config_dict = {"num_teachers": 2, "epochs": args.epochs or 3, "show_progress": False,
+                   "eval_step": 0}  # teachers: training epochs only, no validation
+    if args.quick:
+        config_dict.update({k: v for k, v in QUICK.items() if k != "epochs" or args.epochs is None})
+    config_files = args.config_files.split() if args.config_files else None
+    argv = sys.argv
+    sys.argv = [argv[0]] + overrides  # RecBole's Config reads --key=value from sys.argv
+    try:
+        config, teacher_config = build_configs(args.model, args.dataset, args.teacher, config_files,
+                                               config_dict)
+    finally:
+        sys.argv = argv
+    epochs, device = int(config["epochs"]), torch.device(config["device"])
+    ensure_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=dataset,
+                         train_data=train_data, valid_data=valid_data, test_data=test_data,
+                         run_dir=tempfile.mkdtemp(prefix="bench-"), saved=False)
+    m = int(config["num_teachers"])
+    print(f"[bench] {config['model']} on {config['dataset']}: {len(train_data._dataset)} training rows, "
+          f"{dataset.item_num} items, batch {config['train_batch_size']}, {epochs} epochs, "
+          f"{m} teachers ({args.teacher}), device {device}", flush=True)
+
+    start = time.perf_counter()
+    ensemble = TEACHERS[args.teacher](ctx)
+    teacher_seconds = time.perf_counter() - start
+    teacher_fit = sum(p.seconds for p in ctx.phases)
+    print(f"[bench] teachers: {teacher_seconds:.2f}s ({teacher_fit:.2f}s training)", flush=True)
+
+    with PeakMemory(device) as build_memory:
+        start = time.perf_counter()
+        cache = cache_soft_labels(ensemble, config, train_data)
+        build_seconds = time.perf_counter() - start
+    cached = cache is not ensemble
+    print(f"[bench] cache: {'built' if cached else 'NOT built (over budget)'} in {build_seconds:.2f}s, "
+          f"{getattr(cache, 'nbytes', 0) / MB:.1f} MB", flush=True)
+
+    def model(seed: int):
+        init_seed(seed, config["reproducibility"])
+        return get_model(config["model"])(config, train_data._dataset).to(device)
+
+    seed = int(config["seed"])
+    phases = [
+        Phase("Base", config, model(seed), train_data),
+        Phase("CSRec student, cached", config,
+              CSRecStudent(config, train_data._dataset, model(seed), cache).to(device), train_data, cache),
+        Phase("CSRec student, on-the-fly", config,
+              CSRecStudent(config, train_data._dataset, model(seed), ensemble).to(device), train_data,
+              ensemble),
+    ]
+    reseed_loader(train_data, seed)
+    for epoch in range(epochs):  # alternate, so that load from other jobs hits every phase alike
+        for phase in phases:
+            phase.epoch(device)
+        print(f"[bench] epoch {epoch + 1}/{epochs}: "
+              + ", ".join(f"{p.name} {p.seconds[-1]:.2f}s" for p in phases), flush=True)
+
+    base, student, on_the_fly = phases
+    base_wall, student_wall = sum(base.seconds), sum(student.seconds)
+    csrec_wall = teacher_fit + build_seconds + student_wall
+    cache_mb = getattr(cache, "nbytes", 0) / MB
+    memory_limit = (base.peak / MB + cache_mb) * 1.2
+    return {
+        "model": config["model"], "dataset": config["dataset"], "teacher": args.teacher, "m": m,
+        "epochs": epochs, "rows": len(train_data._dataset), "items": int(dataset.item_num),
+        "batch": int(config["train_batch_size"]), "max_len": int(config["MAX_ITEM_LIST_LENGTH"]),
+        "cached": cached, "base_epoch": base.per_epoch, "student_epoch": student.per_epoch,
+        "otf_epoch": on_the_fly.per_epoch, "ratio": student.per_epoch / base.per_epoch,
+        "otf_ratio": on_the_fly.per_epoch / base.per_epoch, "build_seconds": build_seconds,
+        "build_per_teacher": build_seconds / m / base.per_epoch, "cache_mb": cache_mb,
+        "build_peak_mb": build_memory.peak / MB,
+        "base_peak_mb": base.peak / MB, "student_peak_mb": student.peak / MB,
+        "otf_peak_mb": on_the_fly.peak / MB, "memory_limit_mb": memory_limit,
+        "teacher_fit": teacher_fit, "base_wall": base_wall, "csrec_wall": csrec_wall,
+        "wall_ratio": csrec_wall / base_wall, "wall_target": (m + 1) * 1.1,
+        "machine": machine_info(device),
+    }
+
+
+def report_lines(r: dict[str, Any]) -> list[str]:
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    path = "cached" if r["cached"] else "on-the-fly (cache over budget)"
+    return [
+        f"| phase | s/epoch | / Base | peak MB |",
+        f"|---|---|---|---|",
+        f"| Base ({r['model']}, RecBole Trainer) | {r['base_epoch']:.3f} | 1.00 | {r['base_peak_mb']:.1f} |",
+        f"| CSRec student, {path} | {r['student_epoch']:.3f} | {r['ratio']:.2f} | {r['student_peak_mb']:.1f} |",
+        f"| CSRec student, on-the-fly teachers | {r['otf_epoch']:.3f} | {r['otf_ratio']:.2f} | {r['otf_peak_mb']:.1f} |",
+        "",
+        f"- student/base epoch ratio (cached): **{r['ratio']:.2f}** (target <= 1.15: {ok(r['ratio'] <= 1.15)}); "
+        f"on-the-fly: {r['otf_ratio']:.2f}",
+        f"- cache build (one-off): {r['build_seconds']:.2f}s = {r['build_per_teacher']:.2f} Base epochs per "
+        f"teacher (target <= 0.50: {ok(r['build_per_teacher'] <= 0.5)}); cache {r['cache_mb']:.1f} MB fp16, "
+        f"build peak {r['build_peak_mb']:.1f} MB",
+        f"- peak memory of the student phase: {r['student_peak_mb']:.1f} MB vs (Base {r['base_peak_mb']:.1f} + "
+        f"cache {r['cache_mb']:.1f}) x 1.2 = {r['memory_limit_mb']:.1f} MB "
+        f"({ok(r['student_peak_mb'] <= r['memory_limit_mb'])})",
+        f"- end-to-end at {r['epochs']} epochs each: CSRec-{r['teacher'][0].upper()} {r['csrec_wall']:.2f}s "
+        f"(teachers {r['teacher_fit']:.2f}s + cache {r['build_seconds']:.2f}s + student) / Base "
+        f"{r['base_wall']:.2f}s = {r['wall_ratio']:.2f} (target <= (m+1) x 1.1 = {r['wall_target']:.2f}: "
+        f"{ok(r['wall_ratio'] <= r['wall_target'])})",
+    ]
+
+
+DOC_HEAD = """# Performance: CSRec student vs plain RecBole training
+
+Generated by `run_scripts/bench_speed.py` (do not edit by hand: rerun the command of a section
+to refresh it). Each section is one invocation: m teachers trained for the same number of epochs
+(no validation), the soft-label cache built once, then Base (a plain RecBole model and Trainer),
+the CSRec student on the cache and the CSRec student with on-the-fly teacher inference, trained
+alternately epoch by epoch on the same loader and batch size. s/epoch averages epochs 2..N (the
+first epoch pays one-off allocations). Peak memory of a phase = peak allocation during its epochs
+above what was allocated before + what it keeps resident (parameters, Adam state, cache or
+teachers); RSS sampled every 2 ms on CPU, `torch.cuda.max_memory_allocated` on GPU. End-to-end
+wall time counts training epochs only (validation is the same per epoch for every model).
+"""
+
+
+def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> None:
+    """Replace (or add) this model/dataset/teacher section of the doc; atomic write."""
+    key = f"{result['model']}-{result['dataset']}-{result['teacher']}"
+    sections: dict[str, str] = {}
+    if os.path.isfile(path):
+        with open(path) as handle:
+            text = handle.read()
+        for name, body in re.findall(r"<!-- bench:(\S+) -->\n(.*?)<!-- /bench -->\n", text, re.S):
+            sections[name] = body
+    machine = "; ".join(f"{k}: {v}" for k, v in result["machine"].items())
+    body = [f"## {result['model']} on {result['dataset']} (teacher {result['teacher']}, m={result['m']})", "",
+            f"`{command}`", "",
+            f"{datetime.date.today().isoformat()}; {result['rows']} training rows, {result['items']} items, "
+            f"batch {result['batch']}, MAX_ITEM_LIST_LENGTH {result['max_len']}, {result['epochs']} epochs.",
+            f"Machine: {machine}.", *([f"Note: {note}"] if note else []), "",
+            *report_lines(result), "",
+            f"<details><summary>raw</summary>\n\n```json\n{json.dumps(result, indent=1, default=str)}\n```\n</details>",
+            ""]
+    sections[key] = "\n".join(body) + "\n"
+    text = DOC_HEAD + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items())
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".md", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _without_doc_args(argv: list[str]) -> list[str]:
+    """The command line as it reproduces the figures: --output and --note dropped."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--output", "--note"):
+            skip = True
+        elif not arg.startswith(("--output=", "--note=")):
+            kept.append(arg)
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, overrides = build_parser().parse_known_args(argv)
+    try:
+        result = run(args, overrides)
+    except CSRecError as error:
+        print(f"bench_speed: error: {error}", file=sys.stderr)
+        return 2
+    command = "python run_scripts/bench_speed.py " + " ".join(_without_doc_args(argv))
+    for line in report_lines(result):
+        print(line)
+    write_doc(args.output, result, command, args.note)
+    print(f"[bench] wrote {args.output}")
+    print(f"student/base epoch ratio: {result['ratio']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

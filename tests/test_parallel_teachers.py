@@ -1,0 +1,62 @@
+"""Teachers trained as Ray tasks equal teachers trained one after the other (same seeds)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed
+
+from recbole_csrec.config import CSRecConfig
+from recbole_csrec.teachers import TEACHERS, TeacherContext
+from recbole_csrec.teachers.parallel import parallel_workers
+from tests.conftest import TINY_NAME, fast_config
+
+
+def _teachers(data_path: str, teacher: str, parallel: bool):
+    config = CSRecConfig(model="GRU4Rec", dataset=TINY_NAME,
+                         config_dict=fast_config(data_path, teacher=teacher, parallel_teachers=parallel,
+                                                 epochs=2))
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    ctx = TeacherContext(config=config, teacher_config=config, dataset=dataset, train_data=train_data,
+                         valid_data=valid_data, test_data=test_data, run_dir="saved/run", saved=False)
+    return TEACHERS[teacher](ctx), ctx
+
+
+@pytest.fixture(scope="module")
+def ray_two_cpus():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}})
+    yield ray
+    ray.shutdown()
+
+
+def test_default_is_sequential(tiny_data):
+    config = CSRecConfig(model="GRU4Rec", dataset=TINY_NAME, config_dict=fast_config(tiny_data))
+    assert config["parallel_teachers"] is False
+    assert parallel_workers(config, 2) == 1
+
+
+@pytest.mark.parametrize("teacher", ["model", "data"])
+def test_parallel_equals_sequential(tiny_data, ray_two_cpus, monkeypatch, teacher):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # two CPU groups, whatever this machine has
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tasks use the driver's thread count; 1 keeps 2 tasks on 2 CPUs
+    try:
+        sequential, seq_ctx = _teachers(tiny_data, teacher, parallel=False)
+        parallel, par_ctx = _teachers(tiny_data, teacher, parallel=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert [p.name for p in par_ctx.phases] == [p.name for p in seq_ctx.phases] == ["teacher-1", "teacher-2"]
+    assert [p.meta["seed"] for p in par_ctx.phases] == [p.meta["seed"] for p in seq_ctx.phases]
+    for a, b in zip(sequential.teachers, parallel.teachers):
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), name
+        assert not b.training
+    # the two teachers differ from each other (different seeds), so the check above is not vacuous
+    first, second = (t.state_dict()["item_embedding.weight"] for t in parallel.teachers)
+    assert not torch.equal(first, second)
