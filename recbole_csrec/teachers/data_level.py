@@ -12,6 +12,7 @@ def build_data_level_teachers(ctx: TeacherContext) -> TeacherEnsemble:
     for k in range(1, int(ctx.config["num_teachers"]) + 1):
         seed = int(ctx.config["seed"]) + k
         subset = subsample_sequences(ctx.train_data, ratio, seed)
-        model, _ = ctx.train_phase(f"teacher-{k}", ctx.build_teacher_model(seed), subset, seed)
+        model, _ = ctx.train_phase(f"teacher-{k}", ctx.build_teacher_model(seed), subset, seed,
+                                   store_fields={"sample_ratio": ratio})
         teachers.append(model)
     return TeacherEnsemble(teachers, ctx.config["ensemble"])
