@@ -153,15 +153,20 @@ class TeacherStore:
             return StoredTeacher(key, folder, json.load(handle))
 
     @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
         """Exclusive per-key lock (flock: works across processes, and across threads that
-        each open the lock file). The holder trains; others wait and then find the entry."""
+        each open the lock file). The holder trains; others wait and then find the entry.
+        Yields whether the lock is held (always True when blocking)."""
         lock_dir = os.path.join(self.root, ".locks")
         os.makedirs(lock_dir, exist_ok=True)
         with open(os.path.join(lock_dir, f"{key}.lock"), "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 

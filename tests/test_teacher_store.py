@@ -154,3 +154,13 @@ def test_concurrent_requests_train_once(tmp_path):
 def test_bad_store_keys(tiny_data, overrides, message):
     with pytest.raises(CSRecError, match=message):
         build_configs("GRU4Rec", TINY_NAME, "model", None, fast_config(tiny_data, **overrides))
+
+
+def test_busy_teacher_is_skipped_not_waited_for(tmp_path):
+    store = TeacherStore(str(tmp_path / "store"))
+    with store.lock("busy") as held:
+        assert held
+        with store.lock("busy", blocking=False) as other:
+            assert not other
+        with store.lock("free", blocking=False) as other:
+            assert other

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from logging import getLogger
 from time import time
-from typing import Any
+from typing import Any, Callable
 
 from recbole.config import Config
 from recbole.data.dataloader import TrainDataLoader
@@ -14,6 +14,17 @@ from recbole.utils import get_model, init_seed, set_color
 from recbole_csrec.data import reseed_loader
 from recbole_csrec.teacher_store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
+
+
+@dataclass
+class PhaseSpec:
+    """One teacher phase for `TeacherContext.train_phases` (arguments of train_phase)."""
+
+    name: str
+    seed: int
+    make_model: Callable[[], Any]
+    train_data: TrainDataLoader
+    store_fields: dict[str, Any] | None = None
 
 
 @dataclass
@@ -54,13 +65,50 @@ class TeacherContext:
         subsample ratio, or alpha for a CSRec-T main teacher); trainer_kwargs must not change
         the weights unless they are reflected there.
         """
+        return self._phase_from_store(name, model, train_data, seed, trainer_class, store_fields,
+                                      True, **trainer_kwargs)
+
+    def train_phases(self, specs: list[PhaseSpec]) -> list:
+        """Independent teacher phases; with the store, phases another process is training right
+        now are done last, so concurrent trials train different teachers in parallel instead
+        of queueing behind one. Returns the frozen models and keeps `phases` in spec order."""
+        first = len(self.phases)
+        models: dict[str, Any] = {}
+        pending = list(specs)
+        while pending:
+            # A pass that skips teachers someone else is training; if all are busy, wait for one.
+            progressed = False
+            for spec in list(pending):
+                out = self._phase_from_store(spec.name, None, spec.train_data, spec.seed, CSRecTrainer,
+                                             spec.store_fields, False, make_model=spec.make_model)
+                if out is not None:
+                    models[spec.name] = out[0]
+                    pending.remove(spec)
+                    progressed = True
+            if pending and not progressed:
+                spec = pending.pop(0)
+                models[spec.name] = self._phase_from_store(
+                    spec.name, None, spec.train_data, spec.seed, CSRecTrainer, spec.store_fields,
+                    True, make_model=spec.make_model)[0]
+        order = {spec.name: i for i, spec in enumerate(specs)}
+        self.phases[first:] = sorted(self.phases[first:], key=lambda p: order.get(p.name, len(order)))
+        return [models[spec.name] for spec in specs]
+
+    def _phase_from_store(self, name: str, model, train_data: TrainDataLoader, seed: int,
+                          trainer_class: type[CSRecTrainer], store_fields: dict[str, Any] | None,
+                          wait: bool, make_model: Callable[[], Any] | None = None, **trainer_kwargs):
+        """train_phase's work; returns None when `wait` is False and another holder trains it."""
         store = self.store
         if store is None:
+            model = make_model() if model is None else model
             return self._train(name, model, train_data, seed, trainer_class, **trainer_kwargs)
         fields = teacher_key_fields(self.teacher_config, kind=str(self.config["teacher"]), role=name,
                                     seed=seed, extra=store_fields)
         key = teacher_key(fields)
-        with store.lock(key):
+        with store.lock(key, blocking=wait) as held:
+            if not held:
+                return None
+            model = make_model() if model is None else model
             entry = store.get(key)
             if entry is None:
                 model, trainer = self._train(name, model, train_data, seed, trainer_class,
