@@ -99,6 +99,14 @@ def validate_csrec_config(config: Config) -> None:
     if not isinstance(config["parallel_teachers"], bool):
         raise CSRecError(f"parallel_teachers={config['parallel_teachers']!r} is not accepted: "
                          "use true or false")
+    if not isinstance(config["reuse_teachers"], bool):
+        raise CSRecError(f"reuse_teachers={config['reuse_teachers']!r} is not accepted: use True or False")
+    store = config["teacher_store"]
+    if store is not None and (not isinstance(store, str) or not store.strip()):
+        raise CSRecError(f"teacher_store={store!r} is not accepted: use a folder path, or ~ for "
+                         "<checkpoint_dir>/teacher_store")
+    if store is not None and os.path.exists(store) and not os.path.isdir(store):
+        raise CSRecError(f"teacher_store='{store}' is a file: it must be a folder (or not exist yet)")
     if str(config["loss_type"]).upper() != "CE":
         raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")
     alpha = _number(config, "alpha")

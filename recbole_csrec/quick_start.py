@@ -42,8 +42,14 @@ def build_configs(model: str | None = None, dataset: str | None = None, teacher:
 def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                       config_file_list: list[str] | None = None,
                       config_dict: dict[str, Any] | None = None, saved: bool = True,
-                      per_user: bool = False) -> dict[str, Any]:
+                      per_user: bool = False,
+                      trainer_class: type[CSRecTrainer] = CSRecTrainer,
+                      evaluate_test: bool = True) -> dict[str, Any]:
     """Train the teacher phases, then the student; evaluate each on validation and test.
+
+    `trainer_class` trains the student (a CSRecTrainer subclass, e.g. one reporting to Ray
+    Tune); `evaluate_test=False` leaves the student's test result empty, so a search never
+    sees the test set.
 
     Returns RecBole's keys for the student (`best_valid_score`, `valid_score_bigger`,
     `best_valid_result`, `test_result`) plus `teacher`, `method`, `run_dir` and `phases`:
@@ -81,7 +87,7 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     student = CSRecStudent(config, train_data._dataset, backbone, soft_labels)
     logger.info(student)
     reseed_loader(train_data, seed)
-    trainer = CSRecTrainer(config, student, phase="student",
+    trainer = trainer_class(config, student, phase="student",
                            weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
     logger.info(set_color("CSRec phase [student]", "yellow")
                 + f": {config['model']} with {METHOD_NAMES[config['teacher']]}")
@@ -89,8 +95,9 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     student_result = trainer.phase_result()
 
     phases = ctx.phases + [student_result]
-    student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
-                                                  show_progress=config["show_progress"])
+    if evaluate_test:
+        student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
+                                                      show_progress=config["show_progress"])
 
     logger.info(set_color("best valid ", "yellow") + f": {student_result.best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {student_result.test_result}")

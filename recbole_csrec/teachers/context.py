@@ -4,13 +4,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from logging import getLogger
+from time import time
+from typing import Any, Callable
 
 from recbole.config import Config
 from recbole.data.dataloader import TrainDataLoader
 from recbole.utils import get_model, init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
+from recbole_csrec.teacher_store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
+
+
+@dataclass
+class PhaseSpec:
+    """One teacher phase for `TeacherContext.train_phases` (arguments of train_phase)."""
+
+    name: str
+    seed: int
+    make_model: Callable[[], Any]
+    train_data: TrainDataLoader
+    store_fields: dict[str, Any] | None = None
 
 
 @dataclass
@@ -32,10 +46,97 @@ class TeacherContext:
         model_class = get_model(self.teacher_config["model"])
         return model_class(self.teacher_config, self.train_data._dataset).to(self.teacher_config["device"])
 
+    @property
+    def store(self) -> TeacherStore | None:
+        """The teacher store, or None when `reuse_teachers` is false."""
+        if not self.config["reuse_teachers"]:
+            return None
+        return TeacherStore(default_store_path(self.config))
+
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
-                    trainer_class: type[CSRecTrainer] = CSRecTrainer, **trainer_kwargs):
+                    trainer_class: type[CSRecTrainer] = CSRecTrainer,
+                    store_fields: dict[str, Any] | None = None, **trainer_kwargs):
         """Train `model` with plain RecBole training to its best validation checkpoint, then
-        freeze it; its test result is recorded with the phase."""
+        freeze it; its test result is recorded with the phase.
+
+        With `reuse_teachers`, the teacher store is asked first: a stored teacher with the same
+        key is loaded instead of trained; a newly trained one is published. `store_fields` are
+        extra key fields that determine this teacher beyond its config and seed (e.g. the
+        subsample ratio, or alpha for a CSRec-T main teacher); trainer_kwargs must not change
+        the weights unless they are reflected there.
+        """
+        return self._phase_from_store(name, model, train_data, seed, trainer_class, store_fields,
+                                      True, **trainer_kwargs)
+
+    def train_phases(self, specs: list[PhaseSpec]) -> list:
+        """Independent teacher phases; with the store, phases another process is training right
+        now are done last, so concurrent trials train different teachers in parallel instead
+        of queueing behind one. Returns the frozen models and keeps `phases` in spec order."""
+        first = len(self.phases)
+        models: dict[str, Any] = {}
+        pending = list(specs)
+        while pending:
+            # A pass that skips teachers someone else is training; if all are busy, wait for one.
+            progressed = False
+            for spec in list(pending):
+                out = self._phase_from_store(spec.name, None, spec.train_data, spec.seed, CSRecTrainer,
+                                             spec.store_fields, False, make_model=spec.make_model)
+                if out is not None:
+                    models[spec.name] = out[0]
+                    pending.remove(spec)
+                    progressed = True
+            if pending and not progressed:
+                spec = pending.pop(0)
+                models[spec.name] = self._phase_from_store(
+                    spec.name, None, spec.train_data, spec.seed, CSRecTrainer, spec.store_fields,
+                    True, make_model=spec.make_model)[0]
+        order = {spec.name: i for i, spec in enumerate(specs)}
+        self.phases[first:] = sorted(self.phases[first:], key=lambda p: order.get(p.name, len(order)))
+        return [models[spec.name] for spec in specs]
+
+    def _phase_from_store(self, name: str, model, train_data: TrainDataLoader, seed: int,
+                          trainer_class: type[CSRecTrainer], store_fields: dict[str, Any] | None,
+                          wait: bool, make_model: Callable[[], Any] | None = None, **trainer_kwargs):
+        """train_phase's work; returns None when `wait` is False and another holder trains it."""
+        store = self.store
+        if store is None:
+            model = make_model() if model is None else model
+            return self._train(name, model, train_data, seed, trainer_class, **trainer_kwargs)
+        fields = teacher_key_fields(self.teacher_config, kind=str(self.config["teacher"]), role=name,
+                                    seed=seed, extra=store_fields)
+        key = teacher_key(fields)
+        with store.lock(key, blocking=wait) as held:
+            if not held:
+                return None
+            model = make_model() if model is None else model
+            entry = store.get(key)
+            if entry is None:
+                model, trainer = self._train(name, model, train_data, seed, trainer_class,
+                                             **trainer_kwargs)
+                result = self.phases[-1]
+                result.meta.update(reused=False, store_key=key)
+                store.publish(key, fields, model, result.as_dict())
+                return model, trainer
+        start = time()
+        entry.load_into(model)
+        stored = entry.manifest["result"]
+        getLogger().info(set_color(f"CSRec phase [{name}]", "yellow")
+                         + f": reusing teacher {self.teacher_config['model']} (seed {seed}) "
+                         f"from store {entry.folder}")
+        result = PhaseResult(
+            name=name, model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
+            best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
+            epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
+            test_result=dict(stored["test_result"]),
+            meta={"seed": seed, "reused": True, "store_key": key,
+                  "load_seconds": round(time() - start, 3)})
+        model.eval()
+        model.requires_grad_(False)
+        self.phases.append(result)
+        return model, None
+
+    def _train(self, name: str, model, train_data: TrainDataLoader, seed: int,
+               trainer_class: type[CSRecTrainer], **trainer_kwargs):
         getLogger().info(set_color(f"CSRec phase [{name}]", "yellow")
                          + f": {self.teacher_config['model']}, seed {seed}, "
                          f"{len(train_data._dataset)} training samples")

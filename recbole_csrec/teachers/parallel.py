@@ -11,31 +11,22 @@ from __future__ import annotations
 import dataclasses
 import os
 from logging import getLogger
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
-from recbole.data.dataloader import TrainDataLoader
 
-from recbole_csrec.teachers.context import TeacherContext
+from recbole_csrec.teachers.context import PhaseSpec, TeacherContext
 from recbole_csrec.trainer import PhaseResult
 
 
-class TeacherSpec(NamedTuple):
-    name: str                  # phase name, e.g. "teacher-1"
-    seed: int
-    train_data: TrainDataLoader
-
-
-def train_teachers(ctx: TeacherContext, specs: list[TeacherSpec]) -> list[Any]:
-    """Train every teacher of `specs`; return the frozen models in spec order.
-
-    Phase results are appended to `ctx.phases` in spec order on both paths.
+def train_teachers(ctx: TeacherContext, specs: list[PhaseSpec]) -> list[Any]:
+    """Train (or load from the teacher store) every teacher of `specs`; return the frozen
+    models in spec order. Phase results are appended to `ctx.phases` in spec order on both paths.
     """
     workers = parallel_workers(ctx.config, len(specs))
     if workers > 1:
         return _train_with_ray(ctx, specs, workers)
-    return [ctx.train_phase(s.name, ctx.build_teacher_model(s.seed), s.train_data, s.seed)[0]
-            for s in specs]
+    return ctx.train_phases(specs)
 
 
 def parallel_workers(config, n_teachers: int) -> int:
@@ -63,17 +54,18 @@ def _cpus_per_teacher(n_teachers: int) -> int:
     return max(1, (os.cpu_count() or 1) // n_teachers)
 
 
-def _train_one(ctx: TeacherContext, spec: TeacherSpec, threads: int) -> tuple[dict, PhaseResult]:
+def _train_one(ctx: TeacherContext, spec: PhaseSpec, threads: int) -> tuple[dict, PhaseResult]:
     """Body of one Ray task: the same steps as the sequential loop, in a fresh process."""
     torch.set_num_threads(threads)
     ctx.config.compatibility_settings()  # RecBole's numpy aliases, set when a Config is built
     ctx = dataclasses.replace(ctx, phases=[])
-    model, _ = ctx.train_phase(spec.name, ctx.build_teacher_model(spec.seed), spec.train_data, spec.seed)
+    model, _ = ctx.train_phase(spec.name, ctx.build_teacher_model(spec.seed), spec.train_data,
+                               spec.seed, store_fields=spec.store_fields)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return state, ctx.phases[0]
 
 
-def _train_with_ray(ctx: TeacherContext, specs: list[TeacherSpec], workers: int) -> list[Any]:
+def _train_with_ray(ctx: TeacherContext, specs: list[PhaseSpec], workers: int) -> list[Any]:
     import ray  # lazy: ray is slow to import and only needed here
 
     if not ray.is_initialized():
@@ -87,7 +79,9 @@ def _train_with_ray(ctx: TeacherContext, specs: list[TeacherSpec], workers: int)
                       num_gpus=1 if on_gpu else 0)(_train_one)
     threads = torch.get_num_threads()
     shared = ray.put(dataclasses.replace(ctx, phases=[]))
-    outputs = ray.get([task.remote(shared, spec, threads) for spec in specs])
+    # make_model is bound to this process's context: the task builds its own from `shared`.
+    light = [dataclasses.replace(spec, make_model=None) for spec in specs]
+    outputs = ray.get([task.remote(shared, spec, threads) for spec in light])
     teachers = []
     for spec, (state, result) in zip(specs, outputs):
         model = ctx.build_teacher_model(spec.seed)

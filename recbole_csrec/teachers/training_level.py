@@ -11,20 +11,29 @@ from recbole_csrec.model.main_teacher import MainTeacher
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import TeacherContext
 
+# Config keys that shape the main teacher's weights (teacher-store key fields).
+MAIN_TEACHER_KEYS = ("alpha", "expectation_term", "noise_rank", "noise_normalizer",
+                     "noise_exact_max_items", "noise_sample_size")
+
 
 def build_training_level_teacher(ctx: TeacherContext) -> TeacherEnsemble:
     config = ctx.config
     seed = int(config["seed"])
 
+    ratio = float(config["sample_ratio"])
     side_seed = seed + 2
-    subset = subsample_sequences(ctx.train_data, float(config["sample_ratio"]), side_seed)
-    g2, _ = ctx.train_phase("side-teacher", ctx.build_teacher_model(side_seed), subset, side_seed)
+    subset = subsample_sequences(ctx.train_data, ratio, side_seed)
+    g2, _ = ctx.train_phase("side-teacher", ctx.build_teacher_model(side_seed), subset, side_seed,
+                            store_fields={"sample_ratio": ratio})
 
     main_seed = seed + 1
     g1 = ctx.build_teacher_model(main_seed)  # seeds g1's init; h is initialised right after it
     main = MainTeacher(ctx.teacher_config, ctx.train_data._dataset, g1, g2, alpha=float(config["alpha"]),
                        expectation_term=bool(config["expectation_term"])).to(ctx.teacher_config["device"])
-    ctx.train_phase("main-teacher", main, ctx.train_data, main_seed)
+    # g1 depends on g2 (fixed by sample_ratio and the seeds) and on the CSRec-T keys.
+    main_fields = {key: config[key] for key in MAIN_TEACHER_KEYS}
+    main_fields["sample_ratio"] = ratio
+    ctx.train_phase("main-teacher", main, ctx.train_data, main_seed, store_fields=main_fields)
     meta = {"alpha": main.alpha, "expectation_term": main.use_expectation}
     if main.noise is not None:
         meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)

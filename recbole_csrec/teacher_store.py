@@ -1,0 +1,202 @@
+"""Teacher store: every trained teacher kept once, keyed by exactly what determines it.
+
+A key is the sha256 of a canonical JSON of the key fields: the dataset files' content hash,
+the teacher kind and phase role, the teacher architecture's config (model hyperparameters and
+the training settings that shape its weights), the phase seed and any extra fields a builder
+passes (e.g. `sample_ratio` for data-level teachers, `alpha` for the CSRec-T main teacher).
+Student-only keys (beta, temperature, kl_direction, ...) never enter it, so a search over them
+trains each teacher once.
+
+Layout: `<store>/<key>/weights.pth` (a `recbole_csrec.checkpoint` weight file, loads with
+weights_only=True) and `<store>/<key>/manifest.json` (key fields and the phase result).
+An entry is written to a temp folder and renamed when complete; `<store>/.locks/<key>.lock`
+(fcntl.flock) makes concurrent requests for one key train it once. The same mechanism resumes
+interrupted experiments: finished teachers are found, only missing ones are trained.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from recbole.config import Config
+from torch import nn
+
+from recbole_csrec.checkpoint import load_into, save_weights
+
+KEY_VERSION = 1
+WEIGHTS = "weights.pth"
+MANIFEST = "manifest.json"
+
+# Keys of the teacher's config that cannot change its weights or its stored results:
+# where files go, logging, hardware placement, and every CSRec key (the teacher-relevant
+# ones are passed explicitly by the builders, so that e.g. beta/T never split the store).
+# `data_path` is replaced by the content hash of the dataset files.
+NON_DETERMINING_KEYS = frozenset({
+    "data_path", "checkpoint_dir", "dataset_save_path", "dataloaders_save_path", "save_dataset",
+    "save_dataloaders", "show_progress", "state", "log_wandb", "wandb_project", "device", "gpu_id",
+    "use_gpu", "local_rank", "nproc", "world_size", "offset", "ip", "port", "single_spec", "worker",
+    "eval_batch_size", "config_files", "params_file", "tensorboard",
+    # CSRec keys: student-only, or entered explicitly by the builder that needs them.
+    "teacher", "teacher_model", "num_teachers", "sample_ratio", "ensemble", "alpha", "beta",
+    "temperature", "kl_direction", "noise_rank", "expectation_term", "teacher_store",
+    "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
+    "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
+})
+
+_fingerprints: dict[tuple, str] = {}
+_fingerprint_lock = threading.Lock()
+
+
+def dataset_fingerprint(data_path: str) -> str:
+    """sha256 over the names and contents of the files under `data_path` (the dataset folder).
+
+    Cached per process on (name, size, mtime) of every file, so a changed file is re-hashed.
+    """
+    data_path = os.path.abspath(data_path)
+    files = []
+    for root, dirs, names in os.walk(data_path):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            files.append((os.path.relpath(path, data_path), stat.st_size, stat.st_mtime_ns))
+    signature = (data_path, tuple(files))
+    with _fingerprint_lock:
+        if signature in _fingerprints:
+            return _fingerprints[signature]
+    digest = hashlib.sha256()
+    for rel, _, _ in files:
+        digest.update(rel.encode() + b"\0")
+        with open(os.path.join(data_path, rel), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    with _fingerprint_lock:
+        _fingerprints[signature] = digest.hexdigest()
+    return _fingerprints[signature]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able, deterministic form of a config value (enums, devices, tuples, sets)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_plain(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def teacher_key_fields(teacher_config: Config, kind: str, role: str, seed: int,
+                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that determines one teacher, as plain JSON values."""
+    model_config = {k: _plain(v) for k, v in teacher_config.final_config_dict.items()
+                    if k not in NON_DETERMINING_KEYS}
+    return {
+        "version": KEY_VERSION,
+        "dataset": teacher_config["dataset"],
+        "dataset_sha256": dataset_fingerprint(teacher_config["data_path"]),
+        "kind": kind,
+        "role": role,
+        "model": teacher_config["model"],
+        "seed": int(seed),
+        "extra": _plain(dict(extra or {})),
+        "config": model_config,
+    }
+
+
+def teacher_key(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class StoredTeacher:
+    key: str
+    folder: str
+    manifest: dict[str, Any]
+
+    @property
+    def weights(self) -> str:
+        return os.path.join(self.folder, WEIGHTS)
+
+    def load_into(self, model: nn.Module) -> None:
+        load_into(model, self.weights)
+
+
+class TeacherStore:
+    """A folder of complete teacher entries; safe for concurrent use by processes and threads."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def folder(self, key: str) -> str:
+        return os.path.join(self.root, key)
+
+    def get(self, key: str) -> StoredTeacher | None:
+        """The complete entry for `key`, or None. Only renamed (finished) folders exist."""
+        folder = self.folder(key)
+        manifest_path = os.path.join(folder, MANIFEST)
+        if not (os.path.isfile(manifest_path) and os.path.isfile(os.path.join(folder, WEIGHTS))):
+            return None
+        with open(manifest_path) as handle:
+            return StoredTeacher(key, folder, json.load(handle))
+
+    @contextlib.contextmanager
+    def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
+        """Exclusive per-key lock (flock: works across processes, and across threads that
+        each open the lock file). The holder trains; others wait and then find the entry.
+        Yields whether the lock is held (always True when blocking)."""
+        lock_dir = os.path.join(self.root, ".locks")
+        os.makedirs(lock_dir, exist_ok=True)
+        with open(os.path.join(lock_dir, f"{key}.lock"), "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def publish(self, key: str, fields: dict[str, Any], model: nn.Module,
+                result: dict[str, Any]) -> StoredTeacher:
+        """Write weights + manifest to a temp folder, then rename it to `<store>/<key>`.
+        Call while holding `lock(key)`."""
+        os.makedirs(self.root, exist_ok=True)
+        # Leftovers of a crashed writer of this key (we hold its lock, so none is live).
+        for stale in glob.glob(os.path.join(self.root, f".tmp-{key}-*")):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=self.root)
+        try:
+            save_weights(model, os.path.join(tmp, WEIGHTS),
+                         {"store_key": key, "phase": fields.get("role", ""),
+                          "model": fields.get("model", "")})
+            manifest = {"key": key, "fields": fields, "result": result}
+            with open(os.path.join(tmp, MANIFEST), "w") as handle:
+                json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
+            try:
+                os.rename(tmp, self.folder(key))
+            except OSError:
+                if self.get(key) is None:  # the target exists but is not a complete entry
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return self.get(key)
+
+
+def default_store_path(config: Config) -> str:
+    """`teacher_store`, or `<checkpoint_dir>/teacher_store` when it is unset."""
+    return config["teacher_store"] or os.path.join(config["checkpoint_dir"], "teacher_store")

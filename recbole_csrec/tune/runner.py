@@ -1,0 +1,271 @@
+"""run_hyper_csrec: a Ray Tune search over CSRec/RecBole keys, selected on validation only.
+
+Local `ray.init` by default; `address` connects to a running cluster (its workers need this
+package installed, and `teacher_store` / `output` must be on storage they all share).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import sys
+from logging import getLogger
+from time import time
+from typing import Any, Iterator
+
+import yaml
+
+from recbole_csrec.errors import CSRecError
+from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
+
+SCHEDULERS = ("fifo", "asha")
+
+
+@contextlib.contextmanager
+def _plain_argv() -> Iterator[None]:
+    """RecBole's Config parses sys.argv; our own CLI flags must not become config keys."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _build(model, dataset, teacher, config_file_list, config_dict):
+    from recbole_csrec.quick_start import build_configs
+
+    with _plain_argv():
+        return build_configs(model, dataset, teacher, config_file_list, config_dict)
+
+
+def _fixed_settings(config, fixed: dict[str, Any], output: str) -> dict[str, Any]:
+    """The settings every trial gets; paths made absolute (trials run in their own folders)."""
+    settings = dict(fixed)
+    settings["data_path"] = os.path.dirname(os.path.normpath(os.path.abspath(config["data_path"])))
+    settings["checkpoint_dir"] = os.path.join(output, "trials")
+    store = config["teacher_store"] or os.path.join(output, "teacher_store")
+    settings["teacher_store"] = os.path.abspath(store)
+    settings.setdefault("show_progress", False)
+    return settings
+
+
+def _make_scheduler(name: str, max_t: int):
+    if name == "fifo":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr="training_iteration", max_t=max(1, max_t), grace_period=1)
+
+
+def _init_ray(address: str | None, num_cpus: int | None, output: str) -> bool:
+    """Connect to Ray; True when this call started it (and so must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        return True
+    # Local workers must import this very package (a checkout may shadow an installed one).
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [package_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
+    rows = []
+    for result in results:
+        frame = result.metrics_dataframe
+        row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
+        config = result.config or {}
+        for key in space.keys:
+            row[key] = config.get(key)
+        best = None
+        if frame is not None and "valid_score" in frame and len(frame):
+            index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
+            best = frame.loc[index]
+            row["valid_score"] = float(best["valid_score"])
+            row["best_epoch"] = int(best["epoch"])
+            row["epochs"] = int(len(frame))
+            row["weights"] = str(best["weights"])
+            for column in frame.columns:
+                if "@" in column:
+                    row[column] = float(best[column])
+        else:
+            row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
+        error = getattr(result, "error", None)
+        row["status"] = "error" if error is not None else "ok"
+        row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
+        rows.append(row)
+
+    def order(row):
+        score = row["valid_score"]
+        if math.isnan(score):
+            return (1, 0.0)
+        return (0, -score if bigger else score)
+
+    return sorted(rows, key=order)
+
+
+def _write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) -> tuple[str, str]:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    renamed = {"valid_score": f"valid {valid_metric.lower()}"}
+    csv_path = os.path.join(output, "trials.csv")
+    with open(csv_path + ".tmp", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([renamed.get(c, c) for c in columns])
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in columns])
+    os.replace(csv_path + ".tmp", csv_path)
+
+    shown = [c for c in columns if c not in ("weights",)]
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else f"{value:.4f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| rank | " + " | ".join(renamed.get(c, c) for c in shown) + " |",
+             "|---|" + "---|" * len(shown)]
+    for rank, row in enumerate(rows, 1):
+        lines.append(f"| {rank} | " + " | ".join(cell(row.get(c, "")) for c in shown) + " |")
+    md_path = os.path.join(output, "trials.md")
+    with open(md_path + ".tmp", "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(md_path + ".tmp", md_path)
+    return csv_path, md_path
+
+
+def evaluate_student(model: str, dataset: str, teacher: str | None,
+                     config_file_list: list[str] | None, config_dict: dict[str, Any],
+                     weights: str) -> dict[str, float]:
+    """Test result of a trained student's weight file (its backbone), on the same split."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, init_seed
+
+    from recbole_csrec.checkpoint import load_into
+    from recbole_csrec.trainer import CSRecTrainer
+
+    config, _ = _build(model, dataset, teacher, config_file_list, config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    full = create_dataset(config)
+    train_data, _, test_data = data_preparation(config, full)
+    backbone = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    load_into(backbone, weights)
+    trainer = CSRecTrainer(config, backbone, phase="test-of-best", weights_file=weights, write_files=False)
+    return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+
+
+def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | None = None,
+                    config_file_list: list[str] | None = None, fixed: dict[str, Any] | None = None,
+                    num_samples: int = 1, scheduler: str = "fifo", address: str | None = None,
+                    cpus_per_trial: float = 1, gpus_per_trial: float = 0,
+                    output: str | None = None, num_cpus: int | None = None,
+                    max_concurrent_trials: int | None = None) -> dict[str, Any]:
+    """Search `params_file`'s space; every trial trains the student and reports validation
+    metrics per epoch; the best trial (on valid_metric) alone is evaluated on test.
+
+    Writes `<output>/trials.csv`, `trials.md`, `best_config.yaml`, `summary.txt` and Ray's
+    experiment folder `<output>/ray/`. Returns a dict with `best_params`, `best_valid_score`,
+    `test_result`, `rows`, `summary` and the file paths. Raises CSRecError on bad input
+    before Ray starts.
+    """
+    logger = getLogger()
+    fixed = dict(fixed or {})
+    if scheduler not in SCHEDULERS:
+        raise CSRecError(f"scheduler '{scheduler}' is not accepted: use {' or '.join(SCHEDULERS)}")
+    for name, value, low in (("num_samples", num_samples, 1), ("cpus_per_trial", cpus_per_trial, 0),
+                             ("gpus_per_trial", gpus_per_trial, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise CSRecError(f"{name}={value!r} must be a number >= {low}")
+    space = load_search_space(params_file)
+    config, _ = _build(model, dataset, teacher, config_file_list, fixed)
+    teacher = config["teacher"]
+
+    def check_value(key: str, value: Any) -> None:
+        _build(model, dataset, teacher, config_file_list, {**fixed, key: value})
+
+    dropped = check_space(space, set(config.final_config_dict), teacher, check_value)
+    for key in dropped:
+        logger.warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
+
+    from recbole_csrec.data import ensure_dataset_files
+
+    ensure_dataset_files(config)  # build a built-in dataset once, before trials race for it
+    output = os.path.abspath(output or os.path.join(
+        "results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}"))
+    os.makedirs(output, exist_ok=True)
+    config_file_list = [os.path.abspath(p) for p in config_file_list] if config_file_list else None
+    settings = _fixed_settings(config, fixed, output)
+    if "use_gpu" not in settings:
+        settings["use_gpu"] = gpus_per_trial > 0
+    bigger = bool(config["valid_metric_bigger"])
+    valid_metric = str(config["valid_metric"])
+
+    started = time()
+    from ray import air, tune
+
+    from recbole_csrec.tune.objective import csrec_trial
+
+    we_started = _init_ray(address, num_cpus, output)
+    try:
+        trainable = tune.with_resources(
+            tune.with_parameters(csrec_trial, model=config["model"], dataset=config["dataset"],
+                                 teacher=teacher, config_file_list=config_file_list, fixed=settings),
+            {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+        tuner = tune.Tuner(
+            trainable, param_space=space.to_ray(),
+            tune_config=tune.TuneConfig(
+                metric="valid_score", mode="max" if bigger else "min", num_samples=int(num_samples),
+                scheduler=_make_scheduler(scheduler, int(config["epochs"])),
+                max_concurrent_trials=max_concurrent_trials),
+            run_config=air.RunConfig(
+                name=f"csrec-{config['model']}-{config['dataset']}-{teacher}",
+                storage_path=os.path.join(output, "ray"), verbose=1,
+                failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
+        results = tuner.fit()
+        rows = _trial_rows(results, space, bigger)
+    finally:
+        if we_started:
+            import ray
+
+            ray.shutdown()
+    seconds = time() - started
+
+    csv_path, md_path = _write_tables(rows, output, valid_metric)
+    failed = sum(row["status"] == "error" for row in rows)
+    ok = [row for row in rows if not math.isnan(row["valid_score"]) and row["weights"]]
+    if not ok:
+        raise CSRecError(f"all {len(rows)} trials failed; see {md_path} and {output}/ray")
+    best = ok[0]
+    best_params = {key: best[key] for key in space.keys}
+    test_result = evaluate_student(config["model"], config["dataset"], teacher, config_file_list,
+                                   {**settings, **best_params}, best["weights"])
+
+    best_yaml = os.path.join(output, "best_config.yaml")
+    best_config = {"teacher": teacher, **fixed, **best_params, "teacher_store": settings["teacher_store"]}
+    with open(best_yaml + ".tmp", "w") as handle:
+        handle.write(f"# best of {len(rows)} trials on valid {valid_metric} "
+                     f"({best['valid_score']:.4f}); use as:\n"
+                     f"# python run_recbole_csrec.py --model={config['model']} "
+                     f"--dataset={config['dataset']} --config_files={best_yaml}\n")
+        yaml.safe_dump(best_config, handle, sort_keys=False)
+    os.replace(best_yaml + ".tmp", best_yaml)
+
+    shown = " ".join(f"{k}={v}" for k, v in best_params.items())
+    test_shown = " ".join(f"{k}={v:.4f}" for k, v in test_result.items() if k.endswith("@10"))
+    summary = (f"best of {len(rows)} trials ({failed} failed, {seconds:.0f}s): {shown} | "
+               f"valid {valid_metric.lower()}={best['valid_score']:.4f} | test {test_shown}")
+    with open(os.path.join(output, "summary.txt"), "w") as handle:
+        handle.write(summary + "\n")
+    print(summary)
+    return {"best_params": best_params, "best_valid_score": best["valid_score"],
+            "test_result": test_result, "rows": rows, "summary": summary, "seconds": seconds,
+            "failed": failed, "trials_csv": csv_path, "trials_md": md_path,
+            "best_config": best_yaml, "output": output}

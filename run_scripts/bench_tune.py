@@ -1,0 +1,88 @@
+"""Benchmark: the 12-point beta x T grid for CSRec-M, with and without teacher reuse.
+
+    PYTHONPATH=$PWD python run_scripts/bench_tune.py [--model GRU4Rec] [--epochs 3]
+        [--users 400] [--items 300] [--length 30] [--num_cpus 2] [--output results/bench_tune]
+
+Both searches run here, one after the other, on the same synthetic dataset (users walking a
+noisy item chain, written under <output>/data) with the same Ray resources. "with reuse"
+starts from an empty teacher store, so it includes training the two teachers once.
+Prints both wall times and their ratio (target: with reuse <= 0.45x without).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+from time import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recbole_csrec.tune import run_hyper_csrec  # noqa: E402
+
+DATASET = "benchseq"
+
+
+def write_dataset(root: str, users: int, items: int, length: int, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, DATASET)
+    os.makedirs(folder, exist_ok=True)
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    for user in range(1, users + 1):
+        item = int(rng.integers(1, items + 1))
+        for step in range(length):
+            lines.append(f"{user}\t{item}\t{int(rng.integers(1, 6))}\t{step + 1}")
+            item = (item % items) + 1 if rng.random() < 0.7 else int(rng.integers(1, items + 1))
+    with open(os.path.join(folder, f"{DATASET}.inter"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="GRU4Rec")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--length", type=int, default=30)
+    parser.add_argument("--num_cpus", type=int, default=2)
+    parser.add_argument("--output", default=os.path.join("results", "bench_tune"))
+    args = parser.parse_args()
+
+    output = os.path.abspath(args.output)
+    shutil.rmtree(output, ignore_errors=True)
+    data_path = write_dataset(os.path.join(output, "data"), args.users, args.items, args.length)
+    fixed = {
+        "data_path": data_path, "epochs": args.epochs, "stopping_step": args.epochs,
+        "train_batch_size": 256, "eval_batch_size": 1024, "MAX_ITEM_LIST_LENGTH": 20,
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+        "state": "WARNING", "show_progress": False, "num_teachers": 2,
+    }
+    timings = {}
+    for label, reuse in (("with reuse", True), ("without reuse", False)):
+        start = time()
+        result = run_hyper_csrec(model=args.model, dataset=DATASET, teacher="model",
+                                 params_file="properties/hyper/paper_grid.yaml",
+                                 fixed={**fixed, "reuse_teachers": reuse},
+                                 output=os.path.join(output, label.replace(" ", "_")),
+                                 num_cpus=args.num_cpus)
+        timings[label] = {"seconds": time() - start, "trials": len(result["rows"]),
+                          "failed": result["failed"], "best": result["best_params"],
+                          "best_valid": result["best_valid_score"]}
+        print(f"{label}: {timings[label]['seconds']:.1f}s for {len(result['rows'])} trials")
+    ratio = timings["with reuse"]["seconds"] / timings["without reuse"]["seconds"]
+    report = {"command": " ".join(sys.argv), "args": vars(args), "timings": timings, "ratio": ratio,
+              "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                         f"{os.cpu_count()} CPUs visible"}
+    with open(os.path.join(output, "bench_tune.json"), "w") as handle:
+        json.dump(report, handle, indent=1, default=str)
+    print(f"with reuse {timings['with reuse']['seconds']:.1f}s | without reuse "
+          f"{timings['without reuse']['seconds']:.1f}s | ratio {ratio:.2f} (target <= 0.45)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Teacher store: keys, reuse across runs, resume after a crash, one training under concurrency."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from recbole_csrec import CSRecError, run_recbole_csrec
+from recbole_csrec.quick_start import build_configs
+from recbole_csrec.teacher_store import TeacherStore, teacher_key, teacher_key_fields
+from recbole_csrec.teachers.context import TeacherContext
+from tests.conftest import TINY_NAME, fast_config
+
+
+def _key(data_path: str, role: str = "teacher-1", seed: int = 2021, kind: str = "model",
+         extra: dict | None = None, **overrides) -> str:
+    _, teacher_config = build_configs("GRU4Rec", TINY_NAME, kind, None, fast_config(data_path, **overrides))
+    return teacher_key(teacher_key_fields(teacher_config, kind, role, seed, extra))
+
+
+def test_key_follows_what_determines_a_teacher(tiny_data):
+    base = _key(tiny_data)
+    assert base == _key(tiny_data)
+    # Student-only and ensemble-only keys do not split the store.
+    for student_only in ({"beta": 0.25}, {"temperature": 9.0}, {"kl_direction": "reverse"},
+                         {"num_teachers": 3}, {"ensemble": "probs"}, {"show_progress": True},
+                         {"checkpoint_dir": "elsewhere"}):
+        assert _key(tiny_data, **student_only) == base, student_only
+    # What shapes the teacher's weights does.
+    changed = {_key(tiny_data, seed=2022), _key(tiny_data, role="teacher-2"),
+               _key(tiny_data, kind="data"), _key(tiny_data, extra={"sample_ratio": 0.8}),
+               _key(tiny_data, extra={"alpha": 0.5}), _key(tiny_data, hidden_size=32),
+               _key(tiny_data, epochs=2), _key(tiny_data, learning_rate=0.01),
+               _key(tiny_data, MAX_ITEM_LIST_LENGTH=5), _key(tiny_data, teacher_model="SASRec"),
+               _key(tiny_data, valid_metric="Recall@10")}
+    assert base not in changed and len(changed) == 11
+    # Same content elsewhere: same key; changed content: new key.
+    inter = os.path.join(tiny_data, TINY_NAME, f"{TINY_NAME}.inter")
+    with open(inter, "a") as handle:
+        handle.write("1\t2\t5\t99\n")
+    assert _key(tiny_data) != base
+
+
+_REAL_TRAIN = TeacherContext._train
+
+
+class _Killed(Exception):
+    """Stands in for a kill signal in the middle of a phase."""
+
+
+def _count_training(monkeypatch, fail_on: str | None = None) -> list[str]:
+    trained: list[str] = []
+    original = _REAL_TRAIN
+
+    def counting(self, name, *args, **kwargs):
+        trained.append(name)
+        if name == fail_on:
+            raise _Killed(f"killed during {name}")
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(TeacherContext, "_train", counting)
+    return trained
+
+
+def test_second_run_reuses_teachers(tiny_data, monkeypatch):
+    trained = _count_training(monkeypatch)
+    first = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
+                              config_dict=fast_config(tiny_data))
+    assert trained == ["teacher-1", "teacher-2"]
+    assert not first["phases"]["teacher-1"]["reused"]
+    second = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
+                               config_dict=fast_config(tiny_data))
+    assert trained == ["teacher-1", "teacher-2"]  # nothing trained again
+    for name in ("teacher-1", "teacher-2"):
+        assert second["phases"][name]["reused"]
+        assert second["phases"][name]["best_valid_result"] == first["phases"][name]["best_valid_result"]
+        loaded = torch.load(second["phases"][name]["weights"], weights_only=True)
+        assert loaded["meta"]["phase"] == name
+    # Same teachers loaded -> the same student, bit for bit on CPU.
+    assert second["test_result"] == pytest.approx(first["test_result"])
+    # A student-only change still reuses; reuse_teachers=False trains again.
+    run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
+                      config_dict=fast_config(tiny_data, beta=0.25, temperature=6))
+    assert len(trained) == 2
+    run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
+                      config_dict=fast_config(tiny_data, reuse_teachers=False, num_teachers=1))
+    assert len(trained) == 3
+
+
+def test_killed_run_resumes_without_retraining(tiny_data, monkeypatch):
+    trained = _count_training(monkeypatch, fail_on="teacher-2")
+    with pytest.raises(_Killed):
+        run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="data",
+                          config_dict=fast_config(tiny_data))
+    store = TeacherStore(os.path.join("saved", "teacher_store"))
+    complete = [k for k in os.listdir(store.root) if store.get(k) is not None]
+    assert len(complete) == 1  # teacher-1 only; nothing for teacher-2 looks complete
+
+    trained = _count_training(monkeypatch)
+    result = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="data",
+                               config_dict=fast_config(tiny_data))
+    assert trained == ["teacher-2"]
+    assert result["phases"]["teacher-1"]["reused"] and not result["phases"]["teacher-2"]["reused"]
+
+
+def test_crash_while_publishing_leaves_no_entry(tmp_path, monkeypatch):
+    store = TeacherStore(str(tmp_path / "store"))
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("recbole_csrec.teacher_store.save_weights", broken_save)
+    with pytest.raises(OSError), store.lock("k"):
+        store.publish("k", {"role": "teacher-1"}, nn.Linear(2, 2), {"epochs": 1})
+    assert store.get("k") is None
+    assert [n for n in os.listdir(store.root) if not n.startswith(".locks")] == []
+
+
+def test_concurrent_requests_train_once(tmp_path):
+    store = TeacherStore(str(tmp_path / "store"))
+    trainings: list[int] = []
+    outcomes: list[str] = []
+
+    def request(worker: int) -> None:
+        with store.lock("shared-key"):
+            entry = store.get("shared-key")
+            if entry is None:
+                trainings.append(worker)
+                time.sleep(0.3)  # "training": the other request must wait, then reuse
+                model = nn.Linear(3, 3)
+                entry = store.publish("shared-key", {"role": "teacher-1"}, model, {"epochs": 1})
+        fresh = nn.Linear(3, 3)
+        entry.load_into(fresh)
+        outcomes.append(entry.key)
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(trainings) == 1
+    assert outcomes == ["shared-key"] * 4
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"reuse_teachers": "yes"}, "reuse_teachers='yes'"),
+    ({"teacher_store": ""}, "teacher_store=''"),
+    ({"teacher_store": 3}, "teacher_store=3"),
+])
+def test_bad_store_keys(tiny_data, overrides, message):
+    with pytest.raises(CSRecError, match=message):
+        build_configs("GRU4Rec", TINY_NAME, "model", None, fast_config(tiny_data, **overrides))
+
+
+def test_busy_teacher_is_skipped_not_waited_for(tmp_path):
+    store = TeacherStore(str(tmp_path / "store"))
+    with store.lock("busy") as held:
+        assert held
+        with store.lock("busy", blocking=False) as other:
+            assert not other
+        with store.lock("free", blocking=False) as other:
+            assert other
