@@ -39,6 +39,15 @@ class CSRecConfig(Config):
             resolve_student_model(model)
         return super()._get_model_and_dataset(model, dataset)
 
+    def _convert_config_dict(self, config_dict):
+        # RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read
+        # such a bracketed, comma-separated string as a list of names.
+        config_dict = super()._convert_config_dict(config_dict)
+        for key, value in config_dict.items():
+            if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+                config_dict[key] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+        return config_dict
+
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         for path in (
@@ -82,5 +91,20 @@ def validate_csrec_config(config: Config) -> None:
     if config["kl_direction"] not in ("forward", "reverse"):
         raise CSRecError(f"kl_direction='{config['kl_direction']}' is not accepted: "
                          "use forward (KL(r||P_f)) or reverse (KL(P_f||r))")
+    _validate_filtered_metrics(config)
     if str(config["loss_type"]).upper() != "CE":
         raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")
+
+
+def _validate_filtered_metrics(config: Config) -> None:
+    """rating_threshold is a number; Recall+/NDCG+ need raw (not normalised) ratings."""
+    _number(config, "rating_threshold")
+    metrics = config["metrics"] or []
+    filtered = [m for m in ([metrics] if isinstance(metrics, str) else metrics) if str(m).endswith("+")]
+    if not filtered:
+        return
+    rating = config["RATING_FIELD"]
+    if config["normalize_all"] is True or rating in (config["normalize_field"] or []):
+        raise CSRecError(f"metrics {', '.join(filtered)} compare raw ratings with rating_threshold="
+                         f"{config['rating_threshold']}, but normalize_all/normalize_field rescales "
+                         f"'{rating}': set --normalize_all=False")
