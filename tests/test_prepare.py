@@ -176,3 +176,51 @@ def test_corrupted_cache_is_rebuilt(tmp_path, tiny_data, monkeypatch):
     assert builtin.builtin_is_current("mini", folder)
     assert json.load(open(os.path.join(folder, "manifest.json")))["params"]["window"] == 5
     assert sorted(os.listdir(tmp_path)) == ["data", "mini"]  # no temp folders left
+
+
+def _prepared_tiny(tiny_data, tmp_path, window=5):
+    out, props = str(tmp_path / "prep"), str(tmp_path / "props")
+    prepare_dataset(os.path.join(tiny_data, "tiny", "tiny.inter"), "atomic", "tw", window=window,
+                    output_dir=out, properties_dir=props)
+    return out, os.path.join(props, "tw.yaml")
+
+
+def test_filtered_metrics_in_a_whole_run(tiny_data, tmp_path):
+    from recbole_csrec import run_recbole_csrec
+    from tests.conftest import fast_config
+
+    out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
+    settings = fast_config(out, metrics=["Recall", "NDCG", "Recall+", "NDCG+"], valid_metric="NDCG+@10",
+                           rating_threshold=3)
+    del settings["load_col"], settings["MAX_ITEM_LIST_LENGTH"]  # the prepared yaml's own
+    result = run_recbole_csrec(model="GRU4Rec", dataset="tw", teacher="none",
+                               config_file_list=[props_yaml], config_dict=settings)
+    for key in ("recall@10", "ndcg@10", "recall+@10", "ndcg+@10"):
+        assert key in result["test_result"]
+    assert result["best_valid_score"] == result["best_valid_result"]["ndcg+@10"]
+
+
+def test_plain_recbole_trainer_collects_ratings(tiny_data, tmp_path):
+    from recbole.trainer import Trainer
+    from recbole.utils import get_model
+
+    out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
+    config = CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
+                         config_dict={"data_path": out, "use_gpu": False, "state": "WARNING",
+                                      "metrics": ["Recall", "Recall+"], "topk": [10],
+                                      "valid_metric": "Recall+@10", "rating_threshold": 0})
+    dataset = create_dataset(config)
+    _, _, test = data_preparation(config, dataset)
+    model = get_model("GRU4Rec")(config, dataset)
+    result = Trainer(config, model).evaluate(test, load_best_model=False)
+    assert result["recall+@10"] == result["recall@10"]  # threshold 0: every row counts
+
+
+def test_normalised_ratings_are_refused(tiny_data, tmp_path):
+    out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
+    with pytest.raises(CSRecError, match="normalize_all"):
+        CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
+                    config_dict={"data_path": out, "metrics": ["Recall+"], "normalize_all": True})
+    with pytest.raises(CSRecError, match="rating_threshold"):
+        CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
+                    config_dict={"data_path": out, "rating_threshold": "high"})
