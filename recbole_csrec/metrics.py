@@ -70,15 +70,24 @@ class RatingCollector(recbole_collector.Collector):
     Only when a filtered metric is configured; reset after every evaluation like RecBole's keys.
     """
 
+    def _missing_rating(self) -> CSRecError:
+        metrics = ", ".join(m for m in self.register.metrics if m in FILTERED_METRICS)
+        return CSRecError(
+            f"metrics {metrics} need the rating field '{self.config['RATING_FIELD']}' (RATING_FIELD), "
+            f"which dataset '{self.config['dataset']}' does not load: add it to load_col or drop these metrics")
+
+    def data_collect(self, train_data):
+        # Called when fit starts: fail before training, not at the first evaluation.
+        super().data_collect(train_data)
+        if self.register.need(RATING_KEY) and self.config["RATING_FIELD"] not in train_data.dataset.field2type:
+            raise self._missing_rating()
+
     def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
         super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
         if self.register.need(RATING_KEY):
             field = self.config["RATING_FIELD"]
             if field is None or field not in interaction:
-                metrics = ", ".join(m for m in self.register.metrics if m in FILTERED_METRICS)
-                raise CSRecError(
-                    f"metrics {metrics} need the rating field '{field}' (RATING_FIELD), which dataset "
-                    f"'{self.config['dataset']}' does not load: add it to load_col or drop these metrics")
+                raise self._missing_rating()
             ratings = interaction[field].reshape(-1).to(torch.float64)
             if len(ratings) != len(scores_tensor):
                 raise CSRecError(f"{field}: {len(ratings)} ratings for {len(scores_tensor)} evaluated rows "
