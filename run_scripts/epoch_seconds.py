@@ -1,6 +1,6 @@
 """Seconds per training epoch and per validation pass of plain RecBole training (one teacher phase).
 
-    PYTHONPATH=. python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--key=value ...]
+    PYTHONPATH=. python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--threads 1] [--key=value ...]
 
 Uses the shipped defaults (package yaml) plus any --key=value; builds built-in datasets if needed.
 """
@@ -23,7 +23,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["NARM", "GRU4Rec"])
     parser.add_argument("--dataset", default="ml")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args, rest = parser.parse_known_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sys.argv = [sys.argv[0]] + rest  # other --key=value go to RecBole's Config
     print(f"torch threads: {torch.get_num_threads()}")
     for model_name in args.models:
