@@ -40,12 +40,12 @@ class CSRecConfig(Config):
         return super()._get_model_and_dataset(model, dataset)
 
     def _convert_config_dict(self, config_dict):
-        # RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read
-        # such a bracketed, comma-separated string as a list of names.
+        # RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read it
+        # as a list of names. Only `metrics`: strings such as "[5,inf]" are RecBole intervals.
         config_dict = super()._convert_config_dict(config_dict)
-        for key, value in config_dict.items():
-            if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-                config_dict[key] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+        value = config_dict.get("metrics")
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+            config_dict["metrics"] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
         return config_dict
 
     def _load_internal_config_dict(self, model, model_class, dataset):
