@@ -39,6 +39,15 @@ class CSRecConfig(Config):
             resolve_student_model(model)
         return super()._get_model_and_dataset(model, dataset)
 
+    def _convert_config_dict(self, config_dict):
+        # RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read it
+        # as a list of names. Only `metrics`: strings such as "[5,inf]" are RecBole intervals.
+        config_dict = super()._convert_config_dict(config_dict)
+        value = config_dict.get("metrics")
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+            config_dict["metrics"] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+        return config_dict
+
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         for path in (
@@ -120,3 +129,18 @@ def validate_csrec_config(config: Config) -> None:
                          "use auto, exact or sampled")
     _positive_int(config, "noise_exact_max_items")
     _positive_int(config, "noise_sample_size")
+    _validate_filtered_metrics(config)
+
+
+def _validate_filtered_metrics(config: Config) -> None:
+    """rating_threshold is a number; Recall+/NDCG+ need raw (not normalised) ratings."""
+    _number(config, "rating_threshold")
+    metrics = config["metrics"] or []
+    filtered = [m for m in ([metrics] if isinstance(metrics, str) else metrics) if str(m).endswith("+")]
+    if not filtered:
+        return
+    rating = config["RATING_FIELD"]
+    if config["normalize_all"] is True or rating in (config["normalize_field"] or []):
+        raise CSRecError(f"metrics {', '.join(filtered)} compare raw ratings with rating_threshold="
+                         f"{config['rating_threshold']}, but normalize_all/normalize_field rescales "
+                         f"'{rating}': set --normalize_all=False")

@@ -10,6 +10,7 @@ from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.checkpoint import load_into, save_weights
+from recbole_csrec.metrics import RatingCollector
 
 
 @dataclass
@@ -42,11 +43,13 @@ class CSRecTrainer(Trainer):
 
     - its own weight file per phase (`weights_file`), loadable with weights_only=True;
     - tensorboard scalars under `<run>/<phase>/`;
-    - the best-validation weights restored into the model after `fit`.
+    - the best-validation weights restored into the model after `fit`;
+    - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics).
     """
 
     def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
         super().__init__(config, model)
+        self.eval_collector = RatingCollector(config)  # target ratings for Recall+/NDCG+
         self.phase = phase
         self.saved_model_file = weights_file
         self.write_files = write_files

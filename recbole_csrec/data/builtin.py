@@ -1,29 +1,74 @@
 """Built-in datasets: made from files shipped offline, written atomically on first use.
 
-`ml` is MovieLens-100K from RecBole's own wheel. Every other name must already exist as a
-RecBole atomic dataset under `data_path` (RecBole's `ml-100k` always does).
+`lastfm` (the paper's Last.FM, shipped in recbole_csrec/resources) and `ml` (MovieLens-100K from
+RecBole's wheel, with ratings) are built under the paper's protocol (recbole_csrec.data.prepare)
+into `data_path` on first use; a manifest (sizes, sha256, build parameters; written last) tells a
+complete cache from a corrupted or half-written one, which is rebuilt. Their RecBole settings are
+package data: recbole_csrec/properties/dataset/<name>.yaml. Every other name must already exist as
+a RecBole dataset under `data_path` (RecBole's `ml-100k` always does, with RecBole's protocol).
 """
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from typing import Callable
+from dataclasses import dataclass, field
 
 import recbole
 from recbole.config import Config
 
+from recbole_csrec.data.prepare import (Columns, build_files, make_temp_dir, read_interactions,
+                                        read_manifest, replace_dir)
 from recbole_csrec.errors import CSRecError
 
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 RECBOLE_ML_100K = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
 
 
-def _build_ml(target_dir: str) -> None:
-    """MovieLens-100K with its ratings and timestamps, renamed to `ml.inter`."""
-    shutil.copyfile(os.path.join(RECBOLE_ML_100K, "ml-100k.inter"), os.path.join(target_dir, "ml.inter"))
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A shipped raw file and the protocol parameters that turn it into pre-split files."""
+
+    source: str
+    fmt: str
+    window: int
+    min_count: int = 5
+    columns: Columns = field(default_factory=Columns)
+
+    def params(self) -> dict:
+        return {"input": os.path.basename(self.source), "format": self.fmt, "window": self.window,
+                "min_count": self.min_count, "columns": vars(self.columns)}
+
+    def __call__(self, name: str, target_dir: str) -> None:
+        frame = read_interactions(self.source, self.fmt, self.columns)
+        build_files(frame, target_dir, name, self.window, self.min_count, self.params())
 
 
-BUILTIN_DATASETS: dict[str, Callable[[str], None]] = {"ml": _build_ml}
+BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
+    # The paper's Last.FM: sessions in file order (no timestamp), rating always 1; window 20 (Table 1).
+    "lastfm": BuiltinDataset(os.path.join(RESOURCES, "lastfm_small.csv"), "csv", window=20,
+                             columns=Columns(user="session_id", item="item_id", rating="rating", time=None)),
+    # MovieLens-100K by timestamp, ratings 1..5; window 10, the paper's length for its other datasets.
+    "ml": BuiltinDataset(os.path.join(RECBOLE_ML_100K, "ml-100k.inter"), "atomic", window=10),
+}
+
+
+def builtin_is_current(name: str, folder: str) -> bool:
+    """The folder holds a complete, unmodified build of built-in `name` with today's parameters."""
+    manifest = read_manifest(folder)
+    spec = BUILTIN_DATASETS[name]
+    return manifest is not None and manifest.get("name") == name and manifest.get("params") == spec.params()
+
+
+def build_builtin(name: str, folder: str) -> None:
+    """(Re)build built-in `name` into `folder`: in a temp folder next to it, then renamed."""
+    tmp = make_temp_dir(os.path.dirname(os.path.abspath(folder)), f".{name}-")
+    try:
+        BUILTIN_DATASETS[name](name, tmp)
+        if builtin_is_current(name, folder):  # another process finished first
+            return
+        replace_dir(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _has_atomic_files(folder: str, name: str) -> bool:
@@ -33,24 +78,16 @@ def _has_atomic_files(folder: str, name: str) -> bool:
 
 
 def ensure_dataset_files(config: Config) -> str:
-    """Make sure `config['data_path']` holds the dataset; build a built-in one if missing.
+    """Make sure `config['data_path']` holds the dataset; (re)build a built-in one if needed.
 
     Raises CSRecError for an unknown dataset instead of letting RecBole try a download.
     """
     name, folder = config["dataset"], config["data_path"]
-    if name in BUILTIN_DATASETS and not _has_atomic_files(folder, name):
-        parent = os.path.dirname(os.path.abspath(folder))
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=parent)
-        try:
-            BUILTIN_DATASETS[name](tmp)
-            if os.path.isdir(folder):  # an empty or broken leftover: replace it
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if name in BUILTIN_DATASETS and not builtin_is_current(name, folder):
+        build_builtin(name, folder)
     if not _has_atomic_files(folder, name):
         builtin = ", ".join(sorted(BUILTIN_DATASETS) + ["ml-100k"])
         raise CSRecError(f"unknown dataset '{name}': no atomic files '{name}.*' in {folder} "
-                         f"(built-in: {builtin}; or put a RecBole atomic dataset under data_path)")
+                         f"(built-in: {builtin}; or put a RecBole atomic dataset under data_path, "
+                         "e.g. with python -m recbole_csrec.prepare)")
     return folder

@@ -1,0 +1,332 @@
+"""The paper's protocol (section 4.1.1-4.1.2) as RecBole pre-split files.
+
+raw interactions -> iterated k-core (users and items) -> each user's sequence in time order
+(file order when there is no time column) -> consecutive NON-overlapping windows of L items
+(a shorter tail is kept if it has >= 3 items, else dropped) -> per window leave-one-out:
+last item = test, second-last = validation, every training prefix of length >= 1 = one training
+sample. Each window gets its own user id `<user>_<k>`, so "a user" in RecBole is a window.
+
+Output: `<output_dir>/<name>/<name>.{train,valid,test}.inter` (`item_id_list:token_seq`, target
+`item_id:token`, the target's `rating:float`) plus `manifest.json` (sizes, sha256, statistics; written
+last) and `<properties_dir>/<name>.yaml`. Everything is written under a temp name, then renamed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from recbole_csrec.errors import CSRecError
+
+SPLITS = ("train", "valid", "test")
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "recbole_csrec.prepared/1"
+MIN_WINDOW = 3  # one training item, one validation target, one test target
+WINDOW_SEP = "_"  # window user id = f"{user}{WINDOW_SEP}{k}"
+
+
+@dataclass
+class Columns:
+    """Input column names; rating and time are optional (None = absent)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    rating: str | None = "rating"
+    time: str | None = "timestamp"
+
+
+@dataclass
+class Stats:
+    """Table 1 of the paper (after k-core, before windowing) and what windowing kept."""
+
+    users: int
+    items: int
+    interactions: int
+    length: int
+    windows: int
+    window_items: int
+    window_interactions: int
+    train_rows: int
+    valid_rows: int
+    test_rows: int
+
+
+def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = None,
+                      explicit: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read `path` into columns user, item[, rating][, time] (ids as strings, file order kept).
+
+    `explicit` names the optional columns (rating/time) the user asked for: those must exist;
+    the default optional names are used only when present.
+    """
+    if not os.path.isfile(path):
+        raise CSRecError(f"input file '{path}' does not exist")
+    if fmt == "atomic":
+        raw = pd.read_csv(path, sep=sep or "\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+        raw.columns = [c.split(":", 1)[0] for c in raw.columns]  # "item_id:token" -> "item_id"
+    elif fmt == "csv":
+        raw = pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False)
+        raw.columns = [c.strip() for c in raw.columns]
+    else:
+        raise CSRecError(f"--format={fmt!r} is not accepted: use atomic or csv")
+    wanted = {"user": columns.user, "item": columns.item, "rating": columns.rating, "time": columns.time}
+    out = {}
+    for role, name in wanted.items():
+        if name is None:
+            continue
+        if name not in raw.columns:
+            if role in ("user", "item") or role in explicit:
+                raise CSRecError(f"column '{name}' ({role}) not found in {path}: "
+                                 f"columns are {', '.join(raw.columns)}")
+            continue
+        out[role] = raw[name].astype(str).str.strip()
+    frame = pd.DataFrame(out)
+    for role in ("rating", "time"):
+        if role in frame:
+            values = pd.to_numeric(frame[role], errors="coerce")
+            bad = frame[role][values.isna()]
+            if len(bad):
+                raise CSRecError(f"{role} column '{wanted[role]}' has a non-numeric value "
+                                 f"{bad.iloc[0]!r} (row {bad.index[0] + 2} of {path}): numbers only")
+            frame[role] = values.astype(float)
+    for role in ("user", "item"):
+        blank = frame[role][frame[role].str.contains(r"\s", regex=True) | (frame[role] == "")]
+        if len(blank):
+            raise CSRecError(f"{role} id {blank.iloc[0]!r} (row {blank.index[0] + 2} of {path}) is "
+                             "empty or contains whitespace: RecBole token ids cannot")
+    return frame
+
+
+def k_core(frame: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    """Drop users and items with < min_count interactions, repeated until nothing changes."""
+    while True:
+        users = frame["user"].map(frame["user"].value_counts())
+        items = frame["item"].map(frame["item"].value_counts())
+        keep = (users >= min_count) & (items >= min_count)
+        if keep.all():
+            return frame
+        frame = frame[keep]
+
+
+def order_sequences(frame: pd.DataFrame) -> pd.DataFrame:
+    """Group by user (in order of first appearance); within a user by time, ties in file order."""
+    frame = frame.reset_index(drop=True)
+    frame["_pos"] = np.arange(len(frame))
+    first = frame.groupby("user", sort=False)["_pos"].transform("min")
+    keys = ["_first", "time", "_pos"] if "time" in frame else ["_first", "_pos"]
+    frame = frame.assign(_first=first).sort_values(keys, kind="stable")
+    return frame.drop(columns=["_pos", "_first"]).reset_index(drop=True)
+
+
+def cut_windows(length: int, window: int) -> list[tuple[int, int]]:
+    """[start, end) of consecutive non-overlapping windows; a tail shorter than 3 is dropped."""
+    spans = [(s, min(s + window, length)) for s in range(0, length, window)]
+    return [(s, e) for s, e in spans if e - s >= MIN_WINDOW]
+
+
+def split_windows(frame: pd.DataFrame, window: int) -> tuple[dict[str, pd.DataFrame], int]:
+    """Leave-one-out rows for each window; returns ({split: rows}, number of windows)."""
+    rows: dict[str, list] = {s: [] for s in SPLITS}
+    has_rating = "rating" in frame
+    n_windows = 0
+    for user, group in frame.groupby("user", sort=False):
+        items = group["item"].tolist()
+        ratings = group["rating"].tolist() if has_rating else None
+        for k, (start, end) in enumerate(cut_windows(len(items), window)):
+            n_windows += 1
+            uid = f"{user}{WINDOW_SEP}{k}"
+            seq = items[start:end]
+            for t in range(1, len(seq)):
+                split = "test" if t == len(seq) - 1 else "valid" if t == len(seq) - 2 else "train"
+                row = [uid, " ".join(seq[:t]), seq[t]]
+                if has_rating:
+                    row.append(ratings[start + t])
+                rows[split].append(row)
+    names = ["user_id", "item_id_list", "item_id"] + (["rating"] if has_rating else [])
+    return {s: pd.DataFrame(r, columns=names) for s, r in rows.items()}, n_windows
+
+
+def _header(has_rating: bool) -> list[str]:
+    cols = ["user_id:token", "item_id_list:token_seq", "item_id:token"]
+    return cols + (["rating:float"] if has_rating else [])
+
+
+def dataset_yaml(name: str, window: int, has_rating: bool) -> dict[str, Any]:
+    """The RecBole settings that load the pre-split files of `prepare_dataset`."""
+    inter = ["user_id", "item_id_list", "item_id"] + (["rating"] if has_rating else [])
+    config: dict[str, Any] = {
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "RATING_FIELD": "rating",
+        "TIME_FIELD": "timestamp",
+        "load_col": {"inter": inter},
+        "benchmark_filename": list(SPLITS),
+        # Without the alias the list field gets its own id space (RecBole issue #1813).
+        "alias_of_item_id": ["item_id_list"],
+        "eval_args": {"order": "TO", "mode": "full"},
+        "normalize_all": False,  # raw ratings for Recall+/NDCG+ (rating_threshold)
+        "MAX_ITEM_LIST_LENGTH": window - 1,
+    }
+    return config
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str, name: str, params: dict[str, Any], stats: Stats) -> None:
+    """Record every file's size and sha256; written last, so its presence means 'complete'."""
+    files = {}
+    for fname in sorted(os.listdir(folder)):
+        path = os.path.join(folder, fname)
+        if fname != MANIFEST and os.path.isfile(path):
+            files[fname] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+    manifest = {"format": MANIFEST_FORMAT, "name": name, "params": params, "stats": asdict(stats),
+                "files": files}
+    _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def read_manifest(folder: str) -> dict[str, Any] | None:
+    """The manifest if the folder is a complete, unmodified prepared dataset, else None."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as handle:
+            manifest = json.load(handle)
+        if manifest.get("format") != MANIFEST_FORMAT or not manifest.get("files"):
+            return None
+        for fname, meta in manifest["files"].items():
+            path = os.path.join(folder, fname)
+            if os.path.getsize(path) != meta["bytes"] or _sha256(path) != meta["sha256"]:
+                return None
+        return manifest
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _umask_mode(mode: int) -> int:
+    """`mode` less the process umask (mkstemp/mkdtemp create private 0600/0700 entries)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def make_temp_dir(parent: str, prefix: str) -> str:
+    """A temp folder next to the final one (same file system, so rename is atomic)."""
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    os.chmod(tmp, _umask_mode(0o777))
+    return tmp
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, _umask_mode(0o666))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def replace_dir(tmp: str, folder: str) -> None:
+    """Move the finished `tmp` folder to `folder`, replacing an old one (never half a folder)."""
+    old = None
+    if os.path.exists(folder):
+        old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(os.path.abspath(folder)))
+        os.replace(folder, os.path.join(old, "x"))
+    os.replace(tmp, folder)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, min_count: int,
+                params: dict[str, Any]) -> Stats:
+    """k-core, windows, leave-one-out; write the three split files and the manifest into target_dir."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < MIN_WINDOW:
+        raise CSRecError(f"--window={window!r} is not accepted: an integer >= {MIN_WINDOW} "
+                         "(one training, one validation and one test item)")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise CSRecError(f"--min-count={min_count!r} is not accepted: an integer >= 1")
+    n_raw = len(frame)
+    frame = order_sequences(k_core(frame, min_count))
+    if frame.empty:
+        raise CSRecError(f"nothing left of '{name}' ({n_raw} interactions) after the "
+                         f"{min_count}-core filter: lower --min-count")
+    splits, n_windows = split_windows(frame, window)
+    if n_windows == 0:
+        raise CSRecError(f"no window of >= {MIN_WINDOW} items left in '{name}'")
+    has_rating = "rating" in frame
+    for split, rows in splits.items():
+        path = os.path.join(target_dir, f"{name}.{split}.inter")
+        rows.to_csv(path, sep="\t", index=False, header=_header(has_rating), quoting=csv.QUOTE_NONE)
+    test = splits["test"]
+    window_items = set(test["item_id"])
+    for seq in test["item_id_list"]:
+        window_items.update(seq.split(" "))
+    stats = Stats(
+        users=int(frame["user"].nunique()), items=int(frame["item"].nunique()),
+        interactions=int(len(frame)), length=window, windows=n_windows,
+        window_items=len(window_items),
+        window_interactions=int(test["item_id_list"].str.count(" ").sum() + 2 * len(test)),
+        train_rows=len(splits["train"]), valid_rows=len(splits["valid"]), test_rows=len(test),
+    )
+    write_manifest(target_dir, name, params, stats)
+    return stats
+
+
+def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count: int = 5,
+                    columns: Columns | None = None, output_dir: str = "dataset",
+                    properties_dir: str | None = "properties/dataset", sep: str | None = None,
+                    explicit: tuple[str, ...] = ()) -> Stats:
+    """Read, filter, window and split `input_path`; write `<output_dir>/<name>/` and `<name>.yaml`.
+
+    Raises CSRecError on bad input; nothing is left behind then.
+    """
+    if not name or any(c in name for c in "/\\ \t") or name.startswith("."):
+        raise CSRecError(f"--name={name!r} is not accepted: a plain dataset name, e.g. yelp")
+    columns = columns or Columns()
+    frame = read_interactions(input_path, fmt, columns, sep=sep, explicit=explicit)
+    tmp = make_temp_dir(output_dir, f".{name}-")
+    try:
+        params = {"input": os.path.basename(input_path), "format": fmt, "window": window,
+                  "min_count": min_count, "columns": asdict(columns)}
+        stats = build_files(frame, tmp, name, window, min_count, params)
+        if properties_dir:
+            text = (f"# {name}: written by python -m recbole_csrec.prepare (window {window}, "
+                    f"{min_count}-core)\n" + yaml.safe_dump(dataset_yaml(name, window, "rating" in frame),
+                                                            sort_keys=False))
+            _atomic_write_text(os.path.join(properties_dir, f"{name}.yaml"), text)
+        replace_dir(tmp, os.path.join(output_dir, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return stats
+
+
+def format_stats(name: str, stats: Stats | dict[str, Any]) -> str:
+    """Table 1 of the paper, plus what the windows kept."""
+    s = stats if isinstance(stats, dict) else asdict(stats)
+    lines = [
+        "dataset\t#users\t#items\t#interactions\tlength",
+        f"{name}\t{s['users']:,}\t{s['items']:,}\t{s['interactions']:,}\t{s['length']}",
+        "",
+        "#users are the input's users (sessions) after the k-core filter, before windowing.",
+        f"windows (RecBole users): {s['windows']:,}; items in windows: {s['window_items']:,}; "
+        f"interactions in windows: {s['window_interactions']:,} (tails < {MIN_WINDOW} items dropped)",
+        f"rows: train {s['train_rows']:,}, valid {s['valid_rows']:,}, test {s['test_rows']:,}",
+    ]
+    return "\n".join(lines)
