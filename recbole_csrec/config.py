@@ -24,7 +24,15 @@ class CSRecConfig(Config):
                  config_dict: dict[str, Any] | None = None) -> None:
         super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
                          config_dict=config_dict)
+        self._label_field_for_filtered_metrics()
         validate_csrec_config(self)
+
+    def _label_field_for_filtered_metrics(self) -> None:
+        """Recall+/NDCG+ read target ratings as RecBole's data.label: collect the rating field."""
+        from recbole_csrec.metrics import filtered_metrics
+
+        if filtered_metrics(self) and self["LABEL_FIELD"] in (None, "label"):
+            self["LABEL_FIELD"] = self["RATING_FIELD"]
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

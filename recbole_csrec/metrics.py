@@ -4,10 +4,13 @@ Recall+@n = sum_u 1(r_u >= delta and rank_u <= n) / sum_u 1(r_u >= delta): a mea
 evaluated rows (users / windows) of the whole evaluation whose target rating r_u reaches
 `rating_threshold` (delta, raw rating). NDCG+ is the same filter over NDCG.
 
-RecBole concatenates every batch's `rec.topk` before computing a metric once; `RatingCollector`
-concatenates the target ratings (`data.rating`) row-aligned with it, so the filtered mean is over
-all qualifying rows, never a mean of per-batch means. In full-sort sequential evaluation each
-batch row is one target interaction, so its rating field is that target's rating.
+RecBole concatenates every batch's `rec.topk` before computing a metric once. The target ratings
+reach the metric through RecBole's own `data.label`: its Collector gathers `LABEL_FIELD` of every
+evaluated row, row-aligned with `rec.topk`, and resets it after each evaluation. CSRecConfig points
+`LABEL_FIELD` at `RATING_FIELD` when a filtered metric is asked for (plain RecBole configs set
+`LABEL_FIELD: rating`). So the filtered mean is over all qualifying rows, never a mean of
+per-batch means. In full-sort sequential evaluation each batch row is one target interaction, so
+its rating is that target's rating.
 """
 from __future__ import annotations
 
@@ -15,13 +18,12 @@ import warnings
 
 import numpy as np
 import torch
-from recbole.evaluator import collector as recbole_collector
 from recbole.evaluator import register
 from recbole.evaluator.metrics import NDCG, Recall
 
 from recbole_csrec.errors import CSRecError
 
-RATING_KEY = "data.rating"
+RATING_KEY = "data.label"
 FILTERED_METRICS = ("recall+", "ndcg+")
 
 
@@ -39,8 +41,8 @@ class _FilteredTopk:
     def calculate_metric(self, dataobject):
         pos_index, pos_len = self.used_info(dataobject)
         if RATING_KEY not in dataobject:
-            raise CSRecError(f"{self.name} needs the target ratings of the evaluated rows: evaluate "
-                             "with a trainer whose eval_collector is recbole_csrec.metrics.RatingCollector")
+            raise CSRecError(f"{self.name} needs the target ratings of the evaluated rows: set "
+                             "LABEL_FIELD to the rating field (RecBole collects it as data.label)")
         ratings = dataobject.get(RATING_KEY).reshape(-1).numpy()
         keep = ratings >= self.threshold
         per_row = self.metric_info(pos_index, pos_len)
@@ -64,49 +66,27 @@ class NDCGPlus(_FilteredTopk, NDCG):
     name = "ndcg+"
 
 
-class RatingCollector(recbole_collector.Collector):
-    """RecBole's Collector that also gathers the target rating of each evaluated row.
+def filtered_metrics(config) -> list[str]:
+    """The Recall+/NDCG+ metrics a config asks for."""
+    metrics = config["metrics"] or []
+    metrics = [metrics] if isinstance(metrics, str) else metrics
+    return [str(m) for m in metrics if str(m).lower() in FILTERED_METRICS]
 
-    Only when a filtered metric is configured; reset after every evaluation like RecBole's keys.
-    """
 
-    def _missing_rating(self) -> CSRecError:
-        metrics = ", ".join(m for m in self.register.metrics if m in FILTERED_METRICS)
-        return CSRecError(
-            f"metrics {metrics} need the rating field '{self.config['RATING_FIELD']}' (RATING_FIELD), "
-            f"which dataset '{self.config['dataset']}' does not load: add it to load_col or drop these metrics")
-
-    def data_collect(self, train_data):
-        # Called when fit starts: fail before training, not at the first evaluation.
-        super().data_collect(train_data)
-        if self.register.need(RATING_KEY) and self.config["RATING_FIELD"] not in train_data.dataset.field2type:
-            raise self._missing_rating()
-
-    def eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i):
-        super().eval_batch_collect(scores_tensor, interaction, positive_u, positive_i)
-        if self.register.need(RATING_KEY):
-            field = self.config["RATING_FIELD"]
-            if field is None or field not in interaction:
-                raise self._missing_rating()
-            ratings = interaction[field].reshape(-1).to(torch.float64)
-            if len(ratings) != len(scores_tensor):
-                raise CSRecError(f"{field}: {len(ratings)} ratings for {len(scores_tensor)} evaluated rows "
-                                 "(filtered metrics need one target per row: full-sort sequential evaluation)")
-            self.data_struct.update_tensor(RATING_KEY, ratings.to(self.device))
-
-    def get_data_struct(self):
-        struct = super().get_data_struct()
-        if RATING_KEY in self.data_struct:
-            del self.data_struct[RATING_KEY]
-        return struct
+def require_rating_field(config, dataset) -> None:
+    """Fail before training (not at the first evaluation) when ratings cannot be collected."""
+    wanted = filtered_metrics(config)
+    field = config["LABEL_FIELD"]
+    if wanted and field not in dataset.field2type:
+        raise CSRecError(f"metrics {', '.join(wanted)} need the rating field '{field}' (LABEL_FIELD), "
+                         f"which dataset '{config['dataset']}' does not load: add it to load_col or "
+                         "drop these metrics")
 
 
 def register_metrics() -> None:
     """Add Recall+ and NDCG+ to RecBole's registry dicts, in place (Config and Evaluator read them).
 
-    RecBole's trainers build `Collector(config)` from recbole.trainer.trainer's globals; pointing that
-    name at RatingCollector (a subclass that adds only `data.rating`) makes plain RecBole trainers
-    collect ratings too. Idempotent.
+    Idempotent. Nothing else of RecBole is replaced: ratings come through its own data.label.
     """
     for cls in (RecallPlus, NDCGPlus):
         register.metrics_dict[cls.name] = cls
@@ -114,10 +94,6 @@ def register_metrics() -> None:
         register.metric_types[cls.name] = cls.metric_type
         if cls.smaller and cls.name not in register.smaller_metrics:
             register.smaller_metrics.append(cls.name)
-    import recbole.trainer.trainer as recbole_trainer
-
-    if recbole_trainer.Collector is recbole_collector.Collector:
-        recbole_trainer.Collector = RatingCollector
 
 
 register_metrics()

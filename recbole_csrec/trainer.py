@@ -10,7 +10,7 @@ from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.checkpoint import load_into, save_weights
-from recbole_csrec.metrics import RatingCollector
+from recbole_csrec.metrics import require_rating_field
 
 
 @dataclass
@@ -49,7 +49,6 @@ class CSRecTrainer(Trainer):
 
     def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
         super().__init__(config, model)
-        self.eval_collector = RatingCollector(config)  # target ratings for Recall+/NDCG+
         self.phase = phase
         self.saved_model_file = weights_file
         self.write_files = write_files
@@ -73,6 +72,7 @@ class CSRecTrainer(Trainer):
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None) -> tuple[float, dict]:
+        require_rating_field(self.config, train_data._dataset)
         start = time()
         # Always record the best state (in memory); write_files decides whether it hits disk.
         result = super().fit(train_data, valid_data, verbose=verbose, saved=True,

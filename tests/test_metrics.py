@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from recbole.evaluator import Evaluator
+from recbole.evaluator import Collector, Evaluator
 from recbole.evaluator.register import metric_types, metrics_dict
 from recbole.data.interaction import Interaction
 
 import recbole_csrec  # noqa: F401  (registers the metrics)
 from recbole_csrec import CSRecError
-from recbole_csrec.metrics import RatingCollector
+from recbole_csrec.metrics import require_rating_field
 
 N_ITEMS = 6
 
@@ -33,7 +33,7 @@ class FakeConfig(dict):
 def _config(metrics, threshold=4, rating_field="rating"):
     return FakeConfig(metrics=metrics, topk=[1, 2], eval_args={"mode": "full"}, device="cpu",
                       metric_decimal_place=6, rating_threshold=threshold, RATING_FIELD=rating_field,
-                      dataset="crafted")
+                      LABEL_FIELD=rating_field, dataset="crafted")
 
 
 def _scores(target_ranks):
@@ -56,8 +56,9 @@ BATCHES = [ROWS[0:1], ROWS[1:5], ROWS[5:7]]
 
 
 def _evaluate(metrics, rows_batches, threshold=4, with_rating=True):
+    """RecBole's own Collector and Evaluator: ratings travel as data.label (LABEL_FIELD)."""
     config = _config(metrics, threshold)
-    collector = RatingCollector(config)
+    collector = Collector(config)
     for batch in rows_batches:
         ranks = [r for r, _ in batch]
         scores = _scores(ranks)
@@ -109,15 +110,26 @@ def test_ratings_reset_per_evaluation():
     collector.eval_batch_collect(scores, Interaction({"rating": torch.tensor([5.0])}),
                                  torch.arange(1), torch.ones(1, dtype=torch.long))
     struct = collector.get_data_struct()
-    assert struct.get("data.rating").tolist() == [5.0]
+    assert struct.get("data.label").tolist() == [5.0]
     assert Evaluator(_config(["Recall+"])).evaluate(struct)["recall+@1"] == 1.0
 
 
 def test_no_rating_field_is_a_clear_error():
+    # ratings never collected (e.g. a plain RecBole config without LABEL_FIELD: rating)
+    _, collector = _evaluate(["Recall"], BATCHES)
+    struct = collector.get_data_struct()
+    for batch in BATCHES:
+        collector.eval_batch_collect(_scores([r for r, _ in batch]), Interaction({"rating": torch.ones(len(batch))}),
+                                     torch.arange(len(batch)), torch.ones(len(batch), dtype=torch.long))
+    struct = collector.get_data_struct()
+    with pytest.raises(CSRecError, match="LABEL_FIELD"):
+        Evaluator(_config(["Recall+"])).evaluate(struct)
+
+
+def test_missing_rating_field_fails_before_training():
+    class _Dataset:
+        field2type = {"user_id": None, "item_id": None}
+
     with pytest.raises(CSRecError, match="rating field 'rating'"):
-        _evaluate(["Recall", "Recall+"], BATCHES, with_rating=False)
-
-
-def test_plain_metrics_do_not_need_ratings():
-    result, _ = _evaluate(["Recall", "NDCG"], BATCHES, with_rating=False)
-    assert result["recall@1"] == pytest.approx(3 / 7)
+        require_rating_field(_config(["Recall", "NDCG+"]), _Dataset())
+    require_rating_field(_config(["Recall"]), _Dataset())  # no filtered metric: nothing needed

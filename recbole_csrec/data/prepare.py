@@ -173,8 +173,13 @@ def dataset_yaml(name: str, window: int, has_rating: bool) -> dict[str, Any]:
         "alias_of_item_id": ["item_id_list"],
         "eval_args": {"order": "TO", "mode": "full"},
         "normalize_all": False,  # raw ratings for Recall+/NDCG+ (rating_threshold)
-        "MAX_ITEM_LIST_LENGTH": window - 1,
     }
+    if has_rating:
+        # RecBole's own Collector gathers LABEL_FIELD row-aligned for metrics needing data.label.
+        config["LABEL_FIELD"] = "rating"
+    config.update({
+        "MAX_ITEM_LIST_LENGTH": window - 1,
+    })
     return config
 
 
