@@ -18,28 +18,13 @@ import shutil
 import sys
 from time import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recbole_csrec.data.synthetic import write_chain_dataset  # noqa: E402
 from recbole_csrec.tune import run_hyper_csrec  # noqa: E402
 
 DATASET = "benchseq"
-
-
-def write_dataset(root: str, users: int, items: int, length: int, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    folder = os.path.join(root, DATASET)
-    os.makedirs(folder, exist_ok=True)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for user in range(1, users + 1):
-        item = int(rng.integers(1, items + 1))
-        for step in range(length):
-            lines.append(f"{user}\t{item}\t{int(rng.integers(1, 6))}\t{step + 1}")
-            item = (item % items) + 1 if rng.random() < 0.7 else int(rng.integers(1, items + 1))
-    with open(os.path.join(folder, f"{DATASET}.inter"), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    return root
 
 
 def main() -> None:
@@ -55,7 +40,8 @@ def main() -> None:
 
     output = os.path.abspath(args.output)
     shutil.rmtree(output, ignore_errors=True)
-    data_path = write_dataset(os.path.join(output, "data"), args.users, args.items, args.length)
+    data_path = write_chain_dataset(os.path.join(output, "data"), DATASET, args.users, args.items,
+                                    args.length)
     fixed = {
         "data_path": data_path, "epochs": args.epochs, "stopping_step": args.epochs,
         "train_batch_size": 256, "eval_batch_size": 1024, "MAX_ITEM_LIST_LENGTH": 20,

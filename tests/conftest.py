@@ -1,34 +1,19 @@
 """Shared fixtures: a tiny synthetic RecBole atomic dataset and fast run settings."""
 from __future__ import annotations
 
-import os
 import sys
 
-import numpy as np
 import pytest
+
+from recbole_csrec.data.synthetic import write_chain_dataset
 
 TINY_NAME = "tiny"
 
 
 def write_tiny_dataset(root: str, name: str = TINY_NAME, users: int = 40, items: int = 30,
                        length: int = 12, seed: int = 0) -> str:
-    """Users walk a noisy item chain, so sequence models have something to learn.
-
-    Returns data_path (the folder that holds `<name>/<name>.inter`).
-    """
-    rng = np.random.default_rng(seed)
-    folder = os.path.join(root, name)
-    os.makedirs(folder, exist_ok=True)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for user in range(1, users + 1):
-        item = int(rng.integers(1, items + 1))
-        for step in range(length):
-            rating = int(rng.integers(1, 6))
-            lines.append(f"{user}\t{item}\t{rating}\t{step + 1}")
-            item = (item % items) + 1 if rng.random() < 0.7 else int(rng.integers(1, items + 1))
-    with open(os.path.join(folder, f"{name}.inter"), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    return root
+    """Returns data_path (the folder that holds `<name>/<name>.inter`)."""
+    return write_chain_dataset(root, name, users, items, length, seed)
 
 
 def fast_config(data_path: str, **overrides) -> dict:
