@@ -79,7 +79,7 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
     # Teachers are frozen: compute their outputs once per training row when the budget allows.
-    soft_labels = cache_soft_labels(soft_labels, config, train_data)
+    soft_labels = cache_soft_labels(soft_labels, config, train_data, ctx.soft_label_cache_file())
 
     seed = int(config["seed"])
     init_seed(seed, config["reproducibility"])

@@ -196,6 +196,12 @@ class TeacherStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return self.get(key)
 
+    def soft_label_file(self, teacher_keys: list[str], **fields: Any) -> str:
+        """Where the soft-label cache of these stored teachers lives, so that every student
+        trained on them (e.g. search trials differing only in beta/T) builds it once."""
+        key = teacher_key({"teachers": list(teacher_keys), **fields})
+        return os.path.join(self.root, "soft_labels", f"{key}.pt")
+
 
 def default_store_path(config: Config) -> str:
     """`teacher_store`, or `<checkpoint_dir>/teacher_store` when it is unset."""

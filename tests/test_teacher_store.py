@@ -82,10 +82,18 @@ def test_second_run_reuses_teachers(tiny_data, monkeypatch):
         assert loaded["meta"]["phase"] == name
     # Same teachers loaded -> the same student, bit for bit on CPU.
     assert second["test_result"] == pytest.approx(first["test_result"])
-    # A student-only change still reuses; reuse_teachers=False trains again.
+    # The soft labels of stored teachers are cached once in the store, beside them.
+    cache_files = os.listdir(os.path.join("saved", "teacher_store", "soft_labels"))
+    assert len(cache_files) == 1
+    # A student-only change still reuses (teachers and their soft-label cache).
+    built = []
+    import recbole_csrec.soft_labels.cache as cache_module
+    real_build = cache_module.build_soft_label_cache
+    monkeypatch.setattr(cache_module, "build_soft_label_cache",
+                        lambda *a, **k: built.append(1) or real_build(*a, **k))
     run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
                       config_dict=fast_config(tiny_data, beta=0.25, temperature=6))
-    assert len(trained) == 2
+    assert len(trained) == 2 and built == []
     run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
                       config_dict=fast_config(tiny_data, reuse_teachers=False, num_teachers=1))
     assert len(trained) == 3

@@ -53,6 +53,16 @@ class TeacherContext:
             return None
         return TeacherStore(default_store_path(self.config))
 
+    def soft_label_cache_file(self) -> str | None:
+        """The store's cache file for the soft labels of this run's teachers, when all of them
+        are store entries; None without a store."""
+        store = self.store
+        keys = [phase.meta.get("store_key") for phase in self.phases]
+        if store is None or not keys or not all(keys):
+            return None
+        return store.soft_label_file(keys, ensemble=self.config["ensemble"],
+                                     topk=self.config["soft_label_topk"])
+
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
                     trainer_class: type[CSRecTrainer] = CSRecTrainer,
                     store_fields: dict[str, Any] | None = None, **trainer_kwargs):
