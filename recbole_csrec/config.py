@@ -7,7 +7,7 @@ from typing import Any
 from recbole.config import Config
 
 from recbole_csrec.errors import CSRecError
-from recbole_csrec.models import resolve_student_model
+from recbole_csrec.model.capability import resolve_student_model
 
 PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
 

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from recbole_csrec.noise_model import NoiseModel
+from recbole_csrec.model.noise import NoiseModel
 
 
 def random_noise_model(num_items: int, rank: int, score_std: float, normalizer: str, sample_size: int) -> NoiseModel:

@@ -12,7 +12,7 @@ from recbole.utils import get_model, init_seed
 from recbole_csrec import CSRecError, run_recbole_csrec
 from recbole_csrec.cli import main as cli_main
 from recbole_csrec.model.main_teacher import MainTeacher, kl_from_log_probs
-from recbole_csrec.noise_model import NoiseModel, column_log_normalizer
+from recbole_csrec.model.noise import NoiseModel, column_log_normalizer
 from recbole_csrec.quick_start import build_configs
 from tests.conftest import TINY_NAME, fast_config, write_tiny_dataset
 

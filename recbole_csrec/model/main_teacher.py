@@ -16,7 +16,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.recorder import LogitRecordingCE
-from recbole_csrec.noise_model import NoiseModel
+from recbole_csrec.model.noise import NoiseModel
 
 
 def kl_from_log_probs(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
