@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -54,4 +55,15 @@ def test_script_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "unknown teacher 'nope': accepted are none, pop, model, data" in proc.stderr.strip()
+    assert os.listdir(tmp_path) == []
+
+
+def test_console_script_is_installed_and_exits_2(tmp_path):
+    script = shutil.which("recbole-csrec") or os.path.join(os.path.dirname(sys.executable), "recbole-csrec")
+    if not os.path.isfile(script):
+        pytest.fail("the console script recbole-csrec is not installed: pip install -e . (README)")
+    proc = subprocess.run([script, "--model=GRU4Rec", "--dataset=ml", "--beta=2"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "recbole-csrec: error: beta=2 is outside [0, 1]"
     assert os.listdir(tmp_path) == []
