@@ -29,14 +29,17 @@ def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
     """
     if direction not in KL_DIRECTIONS:
         raise ValueError(f"kl_direction '{direction}' is not one of {KL_DIRECTIONS}")
-    log_p = F.log_softmax(student_logits[:, 1:].float(), dim=-1)
-    log_r = soft_label_log_probs(teacher_log_probs[:, 1:].float(), target - 1)
-    if direction == "forward":
+    with torch.no_grad():  # r is a target: no gradient flows into the teachers
+        log_r = soft_label_log_probs(teacher_log_probs[:, 1:].float(), target - 1)
         r = log_r.exp()
-        terms = torch.where(r > 0, r * (log_r - log_p), torch.zeros_like(r))
-    else:
-        terms = log_p.exp() * (log_p - log_r)
-    return terms.sum(dim=-1).mean()
+    real_logits = student_logits[:, 1:].float()
+    if direction == "forward":
+        # KL(r || P_f) = sum r log r - sum r log P_f: the second part is CE with soft targets
+        # (one fused kernel, one [B, |I|] buffer for backward); the first is a constant.
+        neg_entropy = torch.where(r > 0, r * log_r, torch.zeros_like(r)).sum(dim=-1).mean()
+        return F.cross_entropy(real_logits, r) + neg_entropy
+    log_p = F.log_softmax(real_logits, dim=-1)
+    return (log_p.exp() * (log_p - log_r)).sum(dim=-1).mean()
 
 
 def student_loss(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:

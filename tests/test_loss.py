@@ -75,3 +75,14 @@ def test_beta_weights_the_parts():
 def test_unknown_direction_is_rejected():
     with pytest.raises(ValueError, match="sideways"):
         soft_label_kl(torch.zeros(1, 3), torch.zeros(1, 3), torch.tensor([1]), "sideways")
+
+
+def test_forward_kl_gradient_is_p_minus_r():
+    """d KL(r || P_f) / d logits = P_f - r (per row, over real items; mean over the batch)."""
+    logits = torch.tensor([STUDENT], requires_grad=True)
+    teacher = torch.tensor([TEACHER])
+    teacher[:, 0] = float("-inf")
+    soft_label_kl(logits, torch.log_softmax(teacher / T, dim=-1), torch.tensor([TARGET]), "forward").backward()
+    r, p = _hand_r_and_p()
+    assert logits.grad[0, 1:].tolist() == pytest.approx([pi - ri for pi, ri in zip(p, r)], abs=1e-6)
+    assert logits.grad[0, 0].item() == 0.0  # padding column: no gradient
