@@ -13,11 +13,14 @@ def soft_label_log_probs(teacher_log_probs: torch.Tensor, target: torch.Tensor) 
     """log r with r = 0.5*(softmax(e_u/T) + onehot(target)), computed stably in log space.
 
     `teacher_log_probs` is log softmax(e_u/T) over the real items (padding column removed);
-    `target` indexes the same columns.
+    `target` indexes the same columns. Off the target r = q/2; at the target
+    log r = log(q + 1) - log 2 = logaddexp(log q, 0) - log 2.
     """
-    onehot_log = torch.full_like(teacher_log_probs, float("-inf"))
-    onehot_log.scatter_(1, target.unsqueeze(1), 0.0)
-    return torch.logaddexp(teacher_log_probs, onehot_log) - math.log(2.0)
+    index = target.unsqueeze(1)
+    log_r = teacher_log_probs - math.log(2.0)
+    at_target = torch.logaddexp(teacher_log_probs.gather(1, index),
+                                torch.zeros((), device=teacher_log_probs.device)) - math.log(2.0)
+    return log_r.scatter_(1, index, at_target)
 
 
 def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
@@ -36,7 +39,7 @@ def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
     if direction == "forward":
         # KL(r || P_f) = sum r log r - sum r log P_f: the second part is CE with soft targets
         # (one fused kernel, one [B, |I|] buffer for backward); the first is a constant.
-        neg_entropy = torch.where(r > 0, r * log_r, torch.zeros_like(r)).sum(dim=-1).mean()
+        neg_entropy = (r * log_r).nansum(dim=-1).mean()  # 0 * log 0 (nan) counts as 0
         return F.cross_entropy(real_logits, r) + neg_entropy
     log_p = F.log_softmax(real_logits, dim=-1)
     return (log_p.exp() * (log_p - log_r)).sum(dim=-1).mean()
