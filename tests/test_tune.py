@@ -106,9 +106,10 @@ def test_two_trial_search_picks_by_validation(tiny_data, tmp_path):
     assert result["best_valid_score"] == max(row["valid_score"] for row in rows)
     assert all(row["epochs"] == 2 for row in rows)  # reported every student epoch
     assert "ndcg@10" in result["test_result"] and all("test" not in key for row in rows for key in row)
-    # Both trials needed the same teacher: it was trained once.
+    # Both trials needed the same teacher: it was trained once, its soft labels cached once.
     store = out / "teacher_store"
-    assert len([n for n in os.listdir(store) if not n.startswith(".")]) == 1
+    assert len([n for n in os.listdir(store) if not n.startswith(".") and n != "soft_labels"]) == 1
+    assert len(os.listdir(store / "soft_labels")) == 1
     with open(out / "trials.csv") as handle:
         table = list(csv.DictReader(handle))
     assert [float(r["beta"]) for r in table] == [row["beta"] for row in rows]
