@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,15 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, _ = build_parser().parse_known_args(argv)
     config_files = args.config_files.strip().split(" ") if args.config_files else None
-    try:
+
+    def run() -> None:
         from recbole_csrec.quick_start import run_recbole_csrec
 
         run_recbole_csrec(model=args.model, dataset=args.dataset, teacher=args.teacher,
                           config_file_list=config_files)
-    except CSRecError as error:
-        print(f"recbole-csrec: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code("recbole-csrec", run)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -64,11 +64,12 @@ def stats_command(name: str, output_dir: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
+
+    def run() -> None:
         if argv and argv[0] == "stats":
             args = _stats_parser().parse_args(argv[1:])
             print(stats_command(args.name, args.output_dir))
-            return 0
+            return
         args = _build_parser().parse_args(argv)
         from recbole_csrec.data.prepare import Columns, format_stats, prepare_dataset
 
@@ -82,10 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {os.path.join(args.output_dir, args.name)}"
               + (f" and {os.path.join(args.properties_dir, args.name + '.yaml')}" if args.properties_dir else ""))
         print(format_stats(args.name, stats))
-    except CSRecError as error:
-        print(f"recbole-csrec prepare: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code("recbole-csrec prepare", run)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,8 @@ def parse_fixed(extra: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def run() -> None:
         from recbole_csrec.tune.runner import run_hyper_csrec
 
         run_hyper_csrec(model=args.model, dataset=args.dataset, teacher=args.teacher,
@@ -56,10 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                         num_samples=args.num_samples, scheduler=args.scheduler, address=args.address,
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         output=args.output)
-    except CSRecError as error:
-        print(f"run_hyper_csrec: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code("run_hyper_csrec", run)
 
 
 if __name__ == "__main__":
