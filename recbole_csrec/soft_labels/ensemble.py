@@ -19,7 +19,9 @@ def combine_teacher_logits(logits: torch.Tensor, temperature: float, mode: str) 
     Shared by on-the-fly inference and the soft-label cache, so both follow one rule.
     """
     if mode == "logits":
-        return torch.log_softmax(logits.float().mean(dim=0) / temperature, dim=-1)
+        # one [B, n_items] float buffer: sum in fp32 straight from fp16, scale in place
+        mean = logits.sum(dim=0, dtype=torch.float32).div_(logits.size(0) * temperature)
+        return torch.log_softmax(mean, dim=-1)
     per_teacher = torch.log_softmax(logits.float() / temperature, dim=-1)
     return torch.logsumexp(per_teacher, dim=0) - math.log(logits.size(0))
 
