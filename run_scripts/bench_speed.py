@@ -3,7 +3,8 @@
     python run_scripts/bench_speed.py --model GRU4Rec --dataset ml --teacher model [--epochs 3]
         [--quick] [--output docs/performance.md] [--note "..."] [--key=value ...]
 
-1. trains the m teachers (--teacher model|data) for --epochs epochs each (no validation), timed;
+1. trains the m teachers (--teacher model|data) for --epochs epochs each (no validation), timed
+   (`reuse_teachers` is off: a stored teacher would hide their cost);
 2. builds the soft-label cache once (timed);
 3. then, alternating epoch by epoch on the same training loader and batch size: a plain RecBole
    model with RecBole's Trainer (Base), the CSRec student on the cache, and the CSRec student with
@@ -220,7 +221,9 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     config_dict = {"num_teachers": 2, "epochs": args.epochs or 3, "show_progress": False,
-                   "eval_step": 0}  # teachers: training epochs only, no validation
+                   "eval_step": 0,  # teachers: training epochs only, no validation
+                   # teachers are trained here and timed: never loaded from a teacher store
+                   "reuse_teachers": False}
     if args.quick:
         config_dict.update({k: v for k, v in QUICK.items() if k != "epochs" or args.epochs is None})
     config_files = args.config_files.split() if args.config_files else None
