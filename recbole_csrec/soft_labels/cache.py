@@ -29,7 +29,7 @@ import os
 import tempfile
 from logging import getLogger
 from time import time
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from recbole.data.interaction import Interaction
@@ -37,6 +37,8 @@ from recbole.data.interaction import Interaction
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
+from recbole_csrec.soft_labels.prefix_sharing import (SPOT_CHECK_ROWS, SPOT_CHECK_TOLERANCE, all_position_logits,
+                                                    prefix_anchors)
 
 ROW_ID_FIELD = "csrec_row_id"
 CACHE_FORMAT = "recbole_csrec.soft_label_cache/1"
@@ -168,11 +170,96 @@ class TopKSoftLabels(_CachedSource):
         return dense
 
 
+def _row_by_row(source: TeacherEnsemble, dataset, batch_size: int,
+                device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(rows, [m, len(rows), n_items] logits): every training row through every teacher."""
+    for start in range(0, len(dataset), batch_size):
+        end = min(start + batch_size, len(dataset))
+        yield torch.arange(start, end), source.teacher_logits(dataset[start:end].to(device))
+
+
+def _shared_prefixes(source: TeacherEnsemble, dataset, anchor: torch.Tensor, position: torch.Tensor,
+                     batch_size: int, device, only: torch.Tensor | None = None,
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The same chunks from one all-position pass per anchor row (prefix_sharing); `only`: a
+    subset of the anchors (the spot check)."""
+    unique = torch.unique(anchor)
+    rank = torch.searchsorted(unique, anchor)                # row -> its anchor's index in `unique`
+    order = torch.argsort(rank, stable=True)
+    bounds = torch.searchsorted(rank[order], torch.arange(len(unique) + 1))  # rows of anchor k
+    ranks = torch.arange(len(unique)) if only is None else torch.searchsorted(unique, only)
+    seq_len = int(dataset.inter_feat[source.teachers[0].ITEM_SEQ].size(1))
+    per_batch = max(1, batch_size // seq_len)  # an anchor costs seq_len rows of logits
+    for first in range(0, len(ranks), per_batch):
+        chunk = ranks[first:first + per_batch]
+        counts = bounds[chunk + 1] - bounds[chunk]
+        rows = torch.cat([order[bounds[k]:bounds[k + 1]] for k in chunk.tolist()])
+        local = torch.repeat_interleave(torch.arange(len(chunk)), counts).to(device)
+        pos = position[rows].to(device)
+        batch = dataset[unique[chunk]].to(device)
+        picked = []
+        for teacher in source.teachers:
+            scores = all_position_logits(teacher, batch)
+            if scores is None:
+                raise _NoSharing(f"{type(teacher).__name__} does not output every position")
+            logits = scores[local, pos].float()
+            if source.mode == "logits" and picked:  # only the mean is stored: sum in place
+                picked[0].add_(logits)
+            else:
+                picked.append(logits)
+        if source.mode == "logits":
+            picked = [picked[0].div_(len(source.teachers))]
+        for logits in picked:
+            logits[:, 0] = float("-inf")  # padding item, as mask_padding does
+        yield rows, torch.stack(picked) if len(picked) > 1 else picked[0].unsqueeze(0)
+
+
+class _NoSharing(Exception):
+    """Prefix sharing does not apply to these teachers."""
+
+
+def plan_prefix_sharing(source: TeacherEnsemble, dataset, batch_size: int,
+                        device) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, str]:
+    """((anchor, position), reason) when the teachers' logits of all prefixes can come from one
+    pass over each longest row, checked on a sample against row-by-row inference; else (None, reason)."""
+    anchor, position = prefix_anchors(dataset)
+    n_anchors = int(torch.unique(anchor).numel())
+    if n_anchors > 0.9 * len(anchor):
+        return None, f"{n_anchors} of {len(anchor)} rows would need their own pass"
+    prefixes = (anchor != torch.arange(len(anchor))).nonzero().squeeze(1)[:SPOT_CHECK_ROWS]
+    if prefixes.numel() == 0:
+        return None, "no row is a prefix of another"
+    sample = torch.unique(anchor[prefixes])
+    try:
+        shared = dict()
+        for rows, logits in _shared_prefixes(source, dataset, anchor, position, batch_size, device,
+                                             only=sample):
+            for i, row in enumerate(rows.tolist()):
+                shared[row] = logits[:, i]
+    except _NoSharing as why:
+        return None, str(why)
+    expected = source.teacher_logits(dataset[prefixes].to(device))
+    if source.mode == "logits":  # the shared pass yields the teachers' mean, as the cache stores
+        expected = expected.mean(dim=0, keepdim=True)
+    got = torch.stack([shared[row] for row in prefixes.tolist()], dim=1)
+    real = (slice(None), slice(None), slice(1, None))
+    error = (got[real] - expected[real]).abs().max().item()
+    scale = expected[real].abs().max().item()
+    if not error <= SPOT_CHECK_TOLERANCE * scale + 1e-6:  # same sums in another order: ~1e-6 relative
+        return None, f"spot check failed (max |difference| {error:.2e} on {prefixes.numel()} prefix rows)"
+    return (anchor, position), (f"one pass per longest row: {n_anchors} passes for {len(anchor)} rows "
+                                f"(spot check on {prefixes.numel()} prefix rows: max |difference| {error:.1e})")
+
+
 @torch.no_grad()
 def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EXACT, topk: int = 0,
                            batch_size: int = 4096, device: torch.device | str = "cpu",
-                           show_progress: bool = False) -> _CachedSource:
-    """Run the frozen teachers once over every row of `dataset` (in row order) and store the result."""
+                           show_progress: bool = False, share_prefixes: bool = True) -> _CachedSource:
+    """Run the frozen teachers once over every row of `dataset` and store the result (row order).
+
+    With `share_prefixes`, rows that are prefixes of a longer row of the same user take their
+    logits from one all-position pass over that row when the teachers allow it (prefix_sharing).
+    """
     add_row_ids(dataset)
     n_rows, n_items = len(dataset), int(dataset.item_num)
     mode, tables = source.mode, (1 if source.mode == "logits" else len(source.teachers))
@@ -184,26 +271,29 @@ def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EX
                    "tail": torch.empty((tables, n_rows), dtype=torch.float16, device=device)}
     else:
         raise ValueError(f"no cache to build on path '{path}'")
-    starts = range(0, n_rows, batch_size)
+    sharing, reason = (plan_prefix_sharing(source, dataset, batch_size, device) if share_prefixes
+                       else (None, "share_prefixes=False"))
+    getLogger().info(f"soft labels: teacher inference {'shares prefixes' if sharing else 'row by row'} "
+                     f"({reason})")
+    chunks = (_shared_prefixes(source, dataset, *sharing, batch_size, device) if sharing
+              else _row_by_row(source, dataset, batch_size, device))
     if show_progress:
         from tqdm import tqdm
-        starts = tqdm(starts, desc="soft-label cache", ncols=100)
-    for start in starts:
-        end = min(start + batch_size, n_rows)
-        batch = dataset[start:end].to(device)
-        logits = source.teacher_logits(batch)                # [m, B, n_items], padding -inf
-        if mode == "logits":
+        chunks = tqdm(chunks, desc="soft-label cache", ncols=100)
+    for rows, logits in chunks:                              # logits: [m, B, n_items], padding -inf
+        rows = rows.to(device)
+        if mode == "logits" and logits.size(0) > 1:
             logits = logits.mean(dim=0, keepdim=True)
-        logits = logits - logits.max(dim=-1, keepdim=True).values  # softmax-invariant, fp16-friendly
+        logits.sub_(logits.max(dim=-1, keepdim=True).values)  # softmax-invariant, fp16-friendly
         if path == PATH_EXACT:
-            tensors["table"][:, start:end] = logits.to(torch.float16)
+            tensors["table"][:, rows] = logits.to(torch.float16)
         else:
             top = logits.topk(topk, dim=-1)
             real = logits[..., 1:]
             tail_sum = real.sum(dim=-1) - top.values.sum(dim=-1)
-            tensors["values"][:, start:end] = top.values.to(torch.float16)
-            tensors["indices"][:, start:end] = top.indices.to(torch.int32)
-            tensors["tail"][:, start:end] = (tail_sum / (n_items - 1 - topk)).to(torch.float16)
+            tensors["values"][:, rows] = top.values.to(torch.float16)
+            tensors["indices"][:, rows] = top.indices.to(torch.int32)
+            tensors["tail"][:, rows] = (tail_sum / (n_items - 1 - topk)).to(torch.float16)
     meta = {"n_rows": n_rows, "n_items": n_items, "tables": tables, "topk": int(topk),
             "fingerprint": training_fingerprint(dataset)}
     cls = CachedSoftLabels if path == PATH_EXACT else TopKSoftLabels
