@@ -9,6 +9,7 @@ import yaml
 
 from recbole_csrec import teachers as teacher_registry
 from recbole_csrec.benchmark.analyses import main as analyze
+from recbole_csrec.benchmark.report import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
 from tests.conftest import TINY_NAME, fast_config
 
@@ -49,6 +50,10 @@ def test_num_teachers_and_sample_ratio(tiny_yaml, tmp_path):
     assert set(frame["method"]) == {"CSRec-M", "Base"}
     assert analyze(["sample_ratio", "--values", "0.5"] + common) == 0
     assert _check(out, "sample_ratio")["method"].tolist() == ["CSRec-D"]
+    # the report says what each sweep ran, from its runs file
+    line = sweep_runs_line(os.path.join(out, "num_teachers_runs.csv"))
+    assert line.startswith("2 runs: GRU4Rec on tiny, seeds 1, methods CSRec-M, Base, num_teachers in {1}")
+    assert sweep_runs_line(os.path.join(out, "missing_runs.csv")) == ""
 
 
 def test_sparsity_removes_users(tiny_yaml, tmp_path):

@@ -100,6 +100,22 @@ def reading(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def sweep_runs_line(runs_csv: str) -> str:
+    """What a sweep ran (from its `<name>_runs.csv`): runs, models, seeds, methods, values, time."""
+    if not os.path.isfile(runs_csv):
+        return ""
+    runs = pd.read_csv(runs_csv, keep_default_na=False)
+    if runs.empty:
+        return ""
+    join = lambda column: ", ".join(str(v) for v in dict.fromkeys(runs[column]) if v != "")  # noqa: E731
+    epochs = pd.to_numeric(runs.get("epochs", pd.Series(dtype=float)), errors="coerce")
+    return (f"{len(runs)} runs: {join('model')} on {join('dataset')}, seeds {join('seed')}, methods "
+            f"{join('method')}, {join('sweep')} in {{{join('sweep_value')}}}"
+            + (f", student epochs {int(epochs.min())}-{int(epochs.max())}" if epochs.notna().any() else "")
+            + f"; {pd.to_numeric(runs['seconds'], errors='coerce').sum() / 60:.0f} min of runs "
+            f"(`{runs_csv}`).\n\n")
+
+
 def analyses_section(folders: Sequence[str], output_md: str) -> str:
     parts = []
     for folder in folders:
@@ -109,7 +125,8 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
                 continue
             rel = os.path.relpath(png, os.path.dirname(os.path.abspath(output_md)))
             frame = pd.read_csv(csv, keep_default_na=False)
-            parts.append(f"### {name} ({folder})\n\n![{name}]({rel})\n\n"
+            parts.append(f"### {name} ({folder})\n\n{sweep_runs_line(os.path.join(folder, f'{name}_runs.csv'))}"
+                         f"![{name}]({rel})\n\n"
                          f"<details><summary>{os.path.basename(csv)}</summary>\n\n"
                          f"{_markdown_frame(frame)}\n\n</details>")
     return "\n\n".join(parts) or "(no analysis outputs found)"
