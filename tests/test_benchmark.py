@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ import yaml
 from scipy import stats
 
 from recbole_csrec.benchmark.aggregate import load_results, summarize, table2, write_tables
-from recbole_csrec.benchmark.results import read_results
+from recbole_csrec.benchmark.results import append_rows, done_keys, read_results
 from recbole_csrec.benchmark.runner import main as benchmark_main, run_benchmark
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.evaluation import per_user_metric
@@ -173,3 +174,25 @@ def test_make_report_from_crafted_results(tmp_path):
     assert "## What ran" in text and "| lastfm | GRU4Rec | Base, SoftRec, CSRec-M | 1 2 3 | 9 |" in text
     assert f"{100 * np.mean(NDCG['CSRec-M']):.3f}" in text
     assert "18.607" in text  # the paper's CSRec-D GRU4Rec Recall@10 on Last.FM, as reference
+
+
+def _append_many(path: str, seed: int) -> None:
+    for run in range(15):
+        append_rows(path, [{"model": "GRU4Rec", "dataset": "ml", "teacher": "none", "seed": str(seed),
+                            "config_hash": str(run), "test_ndcg@10": "0.1"}])
+
+
+def test_concurrent_appends_keep_every_row(tmp_path):
+    # one benchmark process per seed writing to one results file: no row may be lost or doubled
+    path = str(tmp_path / "results.csv")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_append_many, args=(path, seed)) for seed in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    frame = read_results(path)
+    assert len(frame) == 60 and len(done_keys(frame)) == 60
+    append_rows(path, [{"model": "GRU4Rec", "dataset": "ml", "teacher": "none", "seed": "0",
+                        "config_hash": "0", "test_ndcg@10": "0.2"}])  # a key already there
+    assert len(read_results(path)) == 60

@@ -11,12 +11,14 @@ Columns (a user's own RecBole rows need only the first five plus metric columns)
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import tempfile
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -73,15 +75,36 @@ def append_rows(path: str, rows: list[dict[str, Any]]) -> None:
 
     New columns are added at the end (existing rows get empty cells); the new file is written
     under a temporary name and renamed over the old one, so a crash leaves the old file whole.
+    Read, merge and rename happen under an exclusive lock on the CSV's folder, so
+    benchmark processes sharing one results file (say, one per seed) never drop each other's
+    rows; a row whose run key another process has added meanwhile is not added twice.
     """
-    existing = read_results(path)
-    new = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows], dtype=str)
-    columns = list(existing.columns) if not existing.empty else []
-    if not columns:
-        columns = [c for c in FRONT_COLUMNS if c in new.columns]
-    columns += [c for c in new.columns if c not in columns]
-    merged = pd.concat([existing, new], ignore_index=True).reindex(columns=columns).fillna("")
-    _atomic_write(path, lambda handle: merged.to_csv(handle, index=False, mode="wb"))
+    with _locked(path):
+        existing = read_results(path)
+        done = done_keys(existing)
+        rows = [row for row in rows if tuple(_cell(row.get(k)) for k in KEY_COLUMNS) not in done]
+        if not rows:
+            return
+        new = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows], dtype=str)
+        columns = list(existing.columns) if not existing.empty else []
+        if not columns:
+            columns = [c for c in FRONT_COLUMNS if c in new.columns]
+        columns += [c for c in new.columns if c not in columns]
+        merged = pd.concat([existing, new], ignore_index=True).reindex(columns=columns).fillna("")
+        _atomic_write(path, lambda handle: merged.to_csv(handle, index=False, mode="wb"))
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """flock on the CSV's folder (the CSV itself is replaced by rename; no lock file is left)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_frame(path: str, frame: pd.DataFrame, compression: str | None = None) -> None:
