@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from recbole_csrec import teachers as teacher_registry
-from recbole_csrec.benchmark.analyses import main as analyze
+from recbole_csrec.benchmark.analyses import drop_users_copy, main as analyze
 from recbole_csrec.benchmark.report import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
+from recbole_csrec.errors import CSRecError
 from tests.conftest import TINY_NAME, fast_config
 
 
@@ -78,3 +79,23 @@ def test_expectation_needs_training_teacher(tiny_yaml, tmp_path, monkeypatch, ca
     assert analyze(args) == 0
     frame = _check(out, "expectation")
     assert frame["sweep_value"].astype(str).tolist() == ["True", "False"]
+
+
+def test_sparsity_on_pre_split_files(tmp_path):
+    # built-in datasets come as <name>.train/valid/test.inter: a removed user leaves all three
+    source = tmp_path / "src" / "split"
+    source.mkdir(parents=True)
+    header = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
+    for part, offset in (("train", 0), ("valid", 1), ("test", 2)):
+        rows = "".join(f"u{u}\t1 2\t{u % 7 + offset}\n" for u in range(10))
+        (source / f"split.{part}.inter").write_text(header + rows)
+    (source / "manifest.json").write_text("{}")
+    config = {"dataset": "split", "data_path": str(source), "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id"}
+    data_path, sparsity = drop_users_copy(config, 0.3, 0, str(tmp_path / "out"))
+    kept = [set(pd.read_csv(os.path.join(data_path, "split", f"split.{part}.inter"), sep="\t")["user_id:token"])
+            for part in ("train", "valid", "test")]
+    assert len(kept[0]) == 7 and kept[0] == kept[1] == kept[2]
+    assert os.path.isfile(os.path.join(data_path, "split", "manifest.json"))
+    assert 0.0 < sparsity < 1.0
+    with pytest.raises(CSRecError, match="no nothing"):
+        drop_users_copy({**config, "dataset": "nothing"}, 0.3, 0, str(tmp_path / "out2"))
