@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The analyses behind docs/results.md (paper Fig. 1/3-7), as run for the report: the sweeps on
 # Last.FM with NARM and seed 2020 (the budget of docs/results/lastfm_budget.yaml), then NARM on ml
-# (Base, SoftRec, CSRec-M) for the popularity and length plots. Resumable: finished runs in the
-# `<output>/<name>_runs.csv` files are skipped. Popularity/length on Last.FM read the per-user
-# files of run_scripts/lastfm_reproduction.sh. Then regenerate docs/results.md (README).
+# (Base, SoftRec, CSRec-M) for the popularity and length plots, and its expectation-term sweep.
+# Resumable: finished runs in the `<output>/<name>_runs.csv` files are skipped. Popularity and
+# length on Last.FM read the per-user files of run_scripts/lastfm_reproduction.sh. Then regenerate
+# docs/results.md (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A="--model NARM --dataset lastfm --seeds ${SEEDS:-2020} --config_files docs/results/lastfm_budget.yaml \
@@ -20,3 +21,5 @@ python run_scripts/benchmark.py --models NARM --teachers none pop model --datase
   --checkpoint_dir=results/saved
 python run_scripts/analyze.py popularity --results docs/results/ml.csv --output docs/results/analyses_ml
 python run_scripts/analyze.py length --results docs/results/ml.csv --output docs/results/analyses_ml
+python run_scripts/analyze.py expectation --model NARM --dataset ml --seeds 2020 \
+  --config_files docs/results/ml_budget.yaml --output docs/results/analyses_ml --checkpoint_dir=results/saved
