@@ -11,6 +11,7 @@ from recbole_csrec import teachers as teacher_registry
 from recbole_csrec.benchmark.analyses import drop_users_copy, main as analyze
 from recbole_csrec.benchmark.report import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
+from recbole_csrec.data.prepare import Stats, read_manifest, write_manifest
 from recbole_csrec.errors import CSRecError
 from tests.conftest import TINY_NAME, fast_config
 
@@ -89,13 +90,15 @@ def test_sparsity_on_pre_split_files(tmp_path):
     for part, offset in (("train", 0), ("valid", 1), ("test", 2)):
         rows = "".join(f"u{u}\t1 2\t{u % 7 + offset}\n" for u in range(10))
         (source / f"split.{part}.inter").write_text(header + rows)
-    (source / "manifest.json").write_text("{}")
+    write_manifest(str(source), "split", {"window": 3}, Stats(*range(10)))  # as a built-in has
     config = {"dataset": "split", "data_path": str(source), "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id"}
     data_path, sparsity = drop_users_copy(config, 0.3, 0, str(tmp_path / "out"))
     kept = [set(pd.read_csv(os.path.join(data_path, "split", f"split.{part}.inter"), sep="\t")["user_id:token"])
             for part in ("train", "valid", "test")]
     assert len(kept[0]) == 7 and kept[0] == kept[1] == kept[2]
-    assert os.path.isfile(os.path.join(data_path, "split", "manifest.json"))
+    # still a complete prepared dataset (so it is not rebuilt over), saying how it was derived
+    manifest = read_manifest(os.path.join(data_path, "split"))
+    assert manifest["params"] == {"window": 3} and manifest["derived"]["removed"] == 3
     assert 0.0 < sparsity < 1.0
     with pytest.raises(CSRecError, match="no nothing"):
         drop_users_copy({**config, "dataset": "nothing"}, 0.3, 0, str(tmp_path / "out2"))

@@ -28,6 +28,7 @@ from recbole_csrec.benchmark.aggregate import METHOD_ORDER, _order, _per_user_fr
 from recbole_csrec.benchmark.results import write_frame
 from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers, method_name,
                                             registered_teachers, run_benchmark, split_files)
+from recbole_csrec.data.prepare import MANIFEST, refresh_manifest
 from recbole_csrec.evaluation import parse_metric, per_user_metric
 from recbole_csrec.errors import CSRecError
 
@@ -177,6 +178,9 @@ def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[st
                     frame.to_csv(os.path.join(tmp, name), sep="\t", index=False, header=header)
                 elif os.path.isfile(path):
                     shutil.copyfile(path, os.path.join(tmp, name))
+            if removed and os.path.isfile(os.path.join(tmp, MANIFEST)):
+                # a built-in dataset: its manifest must describe the new files, or it is rebuilt
+                refresh_manifest(tmp, {"drop_users": proportion, "drop_seed": seed, "removed": len(removed)})
             os.chmod(tmp, 0o755)  # mkdtemp makes 0700
             os.replace(tmp, target)
         finally:

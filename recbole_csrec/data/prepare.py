@@ -203,6 +203,20 @@ def write_manifest(folder: str, name: str, params: dict[str, Any], stats: Stats)
     _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
+def refresh_manifest(folder: str, derived: dict[str, Any]) -> None:
+    """Re-record the sizes and hashes of a prepared dataset's files after they were derived from it
+    (e.g. users removed), keeping its name and build parameters and noting how (`derived`), so
+    that it still counts as complete and is not rebuilt over."""
+    with open(os.path.join(folder, MANIFEST)) as handle:
+        manifest = json.load(handle)
+    manifest["files"] = {fname: {"bytes": os.path.getsize(os.path.join(folder, fname)),
+                                 "sha256": _sha256(os.path.join(folder, fname))}
+                         for fname in sorted(os.listdir(folder))
+                         if fname != MANIFEST and os.path.isfile(os.path.join(folder, fname))}
+    manifest["derived"] = derived
+    _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+
+
 def read_manifest(folder: str) -> dict[str, Any] | None:
     """The manifest if the folder is a complete, unmodified prepared dataset, else None."""
     try:
