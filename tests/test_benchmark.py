@@ -174,6 +174,14 @@ def test_make_report_from_crafted_results(tmp_path):
     assert "## What ran" in text and "| lastfm | GRU4Rec | Base, SoftRec, CSRec-M | 1 2 3 | 9 |" in text
     assert f"{100 * np.mean(NDCG['CSRec-M']):.3f}" in text
     assert "18.607" in text  # the paper's CSRec-D GRU4Rec Recall@10 on Last.FM, as reference
+    # a second results file with a metric the first lacks (Recall+ needs ratings: ml has them)
+    other = tmp_path / "ml.csv"
+    pd.DataFrame([{"model": "GRU4Rec", "dataset": "ml", "teacher": t, "seed": s,
+                   "test_ndcg@10": 0.1 + 0.01 * s, "test_ndcg+@10": 0.2 + 0.01 * s}
+                  for t in ("none", "model") for s in (1, 2)]).to_csv(other, index=False)
+    assert report_main(["--results", path, str(other), "--analyses", str(tmp_path / "none"),
+                        "--output", str(out)]) == 0
+    assert "GRU4Rec on ml, NG+@10: best" in out.read_text()
 
 
 def _append_many(path: str, seed: int) -> None:

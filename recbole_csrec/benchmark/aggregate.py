@@ -68,7 +68,7 @@ def default_metrics(data: pd.DataFrame) -> list[str]:
 def _per_user_frames(rows: pd.DataFrame) -> dict[int, pd.DataFrame]:
     frames = {}
     for _, row in rows.iterrows():
-        if row["per_user_file"]:
+        if isinstance(row["per_user_file"], str) and row["per_user_file"]:  # NaN: a file without it
             path = os.path.join(row["source_dir"], row["per_user_file"])
             if os.path.isfile(path):
                 frames[int(row["seed"])] = pd.read_csv(path, dtype={"user": str, "target": str})

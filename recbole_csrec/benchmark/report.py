@@ -89,6 +89,9 @@ def reading(summary: pd.DataFrame) -> str:
     methods significantly better than Base and SoftRec (users test, p<0.05)."""
     lines = []
     for (dataset, model, metric), sub in summary.groupby(["dataset", "model", "metric"], sort=False):
+        sub = sub.dropna(subset=["mean"])
+        if sub.empty:  # a metric only another dataset has (e.g. Recall+ without ratings)
+            continue
         best = sub.loc[sub["mean"].idxmax()]
         sig = {ref: [r["method"] for _, r in sub.iterrows()
                      if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
