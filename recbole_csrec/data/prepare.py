@@ -193,13 +193,8 @@ def _sha256(path: str) -> str:
 
 def write_manifest(folder: str, name: str, params: dict[str, Any], stats: Stats) -> None:
     """Record every file's size and sha256; written last, so its presence means 'complete'."""
-    files = {}
-    for fname in sorted(os.listdir(folder)):
-        path = os.path.join(folder, fname)
-        if fname != MANIFEST and os.path.isfile(path):
-            files[fname] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
     manifest = {"format": MANIFEST_FORMAT, "name": name, "params": params, "stats": asdict(stats),
-                "files": files}
+                "files": _file_records(folder)}
     _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
@@ -209,12 +204,18 @@ def refresh_manifest(folder: str, derived: dict[str, Any]) -> None:
     that it still counts as complete and is not rebuilt over."""
     with open(os.path.join(folder, MANIFEST)) as handle:
         manifest = json.load(handle)
-    manifest["files"] = {fname: {"bytes": os.path.getsize(os.path.join(folder, fname)),
-                                 "sha256": _sha256(os.path.join(folder, fname))}
-                         for fname in sorted(os.listdir(folder))
-                         if fname != MANIFEST and os.path.isfile(os.path.join(folder, fname))}
-    manifest["derived"] = derived
+    manifest.update(files=_file_records(folder), derived=derived)
     _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _file_records(folder: str) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file in `folder` but the manifest."""
+    records = {}
+    for fname in sorted(os.listdir(folder)):
+        path = os.path.join(folder, fname)
+        if fname != MANIFEST and os.path.isfile(path):
+            records[fname] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+    return records
 
 
 def read_manifest(folder: str) -> dict[str, Any] | None:
