@@ -18,7 +18,7 @@ import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
                                                summarize, table2)
-from recbole_csrec.benchmark.results import _atomic_write, machine_description
+from recbole_csrec.benchmark.results import _atomic_write, machine_description, read_results
 from recbole_csrec.errors import CSRecError
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
@@ -105,9 +105,7 @@ def reading(summary: pd.DataFrame) -> str:
 
 def sweep_runs_line(runs_csv: str) -> str:
     """What a sweep ran (from its `<name>_runs.csv`): runs, models, seeds, methods, values, time."""
-    if not os.path.isfile(runs_csv):
-        return ""
-    runs = pd.read_csv(runs_csv, keep_default_na=False)
+    runs = read_results(runs_csv)
     if runs.empty:
         return ""
     join = lambda column: ", ".join(str(v) for v in dict.fromkeys(runs[column]) if v != "")  # noqa: E731
