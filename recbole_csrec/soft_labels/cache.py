@@ -37,8 +37,7 @@ from recbole.data.interaction import Interaction
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
-from recbole_csrec.soft_labels.prefix_sharing import (SPOT_CHECK_ROWS, SPOT_CHECK_TOLERANCE, all_position_logits,
-                                                    prefix_anchors)
+from recbole_csrec.soft_labels.prefix_sharing import plan_prefix_sharing, shared_prefix_logits
 
 ROW_ID_FIELD = "csrec_row_id"
 CACHE_FORMAT = "recbole_csrec.soft_label_cache/1"
@@ -178,79 +177,6 @@ def _row_by_row(source: TeacherEnsemble, dataset, batch_size: int,
         yield torch.arange(start, end), source.teacher_logits(dataset[start:end].to(device))
 
 
-def _shared_prefixes(source: TeacherEnsemble, dataset, anchor: torch.Tensor, position: torch.Tensor,
-                     batch_size: int, device, only: torch.Tensor | None = None,
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The same chunks from one all-position pass per anchor row (prefix_sharing); `only`: a
-    subset of the anchors (the spot check)."""
-    unique = torch.unique(anchor)
-    rank = torch.searchsorted(unique, anchor)                # row -> its anchor's index in `unique`
-    order = torch.argsort(rank, stable=True)
-    bounds = torch.searchsorted(rank[order], torch.arange(len(unique) + 1))  # rows of anchor k
-    ranks = torch.arange(len(unique)) if only is None else torch.searchsorted(unique, only)
-    seq_len = int(dataset.inter_feat[source.teachers[0].ITEM_SEQ].size(1))
-    per_batch = max(1, batch_size // seq_len)  # an anchor costs seq_len rows of logits
-    for first in range(0, len(ranks), per_batch):
-        chunk = ranks[first:first + per_batch]
-        counts = bounds[chunk + 1] - bounds[chunk]
-        rows = torch.cat([order[bounds[k]:bounds[k + 1]] for k in chunk.tolist()])
-        local = torch.repeat_interleave(torch.arange(len(chunk)), counts).to(device)
-        pos = position[rows].to(device)
-        batch = dataset[unique[chunk]].to(device)
-        picked = []
-        for teacher in source.teachers:
-            scores = all_position_logits(teacher, batch)
-            if scores is None:
-                raise _NoSharing(f"{type(teacher).__name__} does not output every position")
-            logits = scores[local, pos].float()
-            if source.mode == "logits" and picked:  # only the mean is stored: sum in place
-                picked[0].add_(logits)
-            else:
-                picked.append(logits)
-        if source.mode == "logits":
-            picked = [picked[0].div_(len(source.teachers))]
-        for logits in picked:
-            logits[:, 0] = float("-inf")  # padding item, as mask_padding does
-        yield rows, torch.stack(picked) if len(picked) > 1 else picked[0].unsqueeze(0)
-
-
-class _NoSharing(Exception):
-    """Prefix sharing does not apply to these teachers."""
-
-
-def plan_prefix_sharing(source: TeacherEnsemble, dataset, batch_size: int,
-                        device) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, str]:
-    """((anchor, position), reason) when the teachers' logits of all prefixes can come from one
-    pass over each longest row, checked on a sample against row-by-row inference; else (None, reason)."""
-    anchor, position = prefix_anchors(dataset)
-    n_anchors = int(torch.unique(anchor).numel())
-    if n_anchors > 0.9 * len(anchor):
-        return None, f"{n_anchors} of {len(anchor)} rows would need their own pass"
-    prefixes = (anchor != torch.arange(len(anchor))).nonzero().squeeze(1)[:SPOT_CHECK_ROWS]
-    if prefixes.numel() == 0:
-        return None, "no row is a prefix of another"
-    sample = torch.unique(anchor[prefixes])
-    try:
-        shared = dict()
-        for rows, logits in _shared_prefixes(source, dataset, anchor, position, batch_size, device,
-                                             only=sample):
-            for i, row in enumerate(rows.tolist()):
-                shared[row] = logits[:, i]
-    except _NoSharing as why:
-        return None, str(why)
-    expected = source.teacher_logits(dataset[prefixes].to(device))
-    if source.mode == "logits":  # the shared pass yields the teachers' mean, as the cache stores
-        expected = expected.mean(dim=0, keepdim=True)
-    got = torch.stack([shared[row] for row in prefixes.tolist()], dim=1)
-    real = (slice(None), slice(None), slice(1, None))
-    error = (got[real] - expected[real]).abs().max().item()
-    scale = expected[real].abs().max().item()
-    if not error <= SPOT_CHECK_TOLERANCE * scale + 1e-6:  # same sums in another order: ~1e-6 relative
-        return None, f"spot check failed (max |difference| {error:.2e} on {prefixes.numel()} prefix rows)"
-    return (anchor, position), (f"one pass per longest row: {n_anchors} passes for {len(anchor)} rows "
-                                f"(spot check on {prefixes.numel()} prefix rows: max |difference| {error:.1e})")
-
-
 @torch.no_grad()
 def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EXACT, topk: int = 0,
                            batch_size: int = 4096, device: torch.device | str = "cpu",
@@ -275,7 +201,7 @@ def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EX
                        else (None, "share_prefixes=False"))
     getLogger().info(f"soft labels: teacher inference {'shares prefixes' if sharing else 'row by row'} "
                      f"({reason})")
-    chunks = (_shared_prefixes(source, dataset, *sharing, batch_size, device) if sharing
+    chunks = (shared_prefix_logits(source, dataset, *sharing, batch_size, device) if sharing
               else _row_by_row(source, dataset, batch_size, device))
     if show_progress:
         from tqdm import tqdm
