@@ -19,11 +19,9 @@ Other `--key=value` arguments go to RecBole's Config (e.g. --MAX_ITEM_LIST_LENGT
 Peak memory of a phase = (peak during its memory pass - what was allocated just before it) + what
 the phase itself keeps resident (its parameters, optimizer state, and the cache or the teachers).
 On a GPU the peak comes from torch.cuda.max_memory_allocated; on CPU from the process RSS sampled
-every 2 ms, with glibc told to return large blocks to the system at once so that RSS follows
-tensors. That setting makes every large allocation page-fault, which slowed the timed epochs
-(Base GRU4Rec on lastfm: 1.04 -> 1.74 s/step) and penalised the phase with more temporaries, so
-it is switched on only after the timed epochs. The cache build's peak is sampled under the default
-allocator (informative; its large blocks are mmap-ed either way).
+every 2 ms, with glibc told to return large blocks at once (`use_measurable_allocator`, switched
+on only after the timed epochs, since it slows them). The cache build's peak is sampled under the
+default allocator (informative; its large blocks are mmap-ed either way).
 """
 from __future__ import annotations
 
