@@ -34,9 +34,9 @@ def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
         raise ValueError(f"kl_direction '{direction}' is not one of {KL_DIRECTIONS}")
     with torch.no_grad():  # r is a target: no gradient flows into the teachers
         log_r = soft_label_log_probs(teacher_log_probs[:, 1:].float(), target - 1)
-        r = log_r.exp()
     real_logits = student_logits[:, 1:].float()
     if direction == "forward":
+        r = log_r.exp()  # no grad: log_r has none
         # KL(r || P_f) = sum r log r - sum r log P_f: the second part is CE with soft targets
         # (one fused kernel, one [B, |I|] buffer for backward); the first is a constant.
         neg_entropy = (r * log_r).nansum(dim=-1).mean()  # 0 * log 0 (nan) counts as 0
