@@ -91,7 +91,8 @@ def test_sparsity_on_pre_split_files(tmp_path):
         rows = "".join(f"u{u}\t1 2\t{u % 7 + offset}\n" for u in range(10))
         (source / f"split.{part}.inter").write_text(header + rows)
     write_manifest(str(source), "split", {"window": 3}, Stats(*range(10)))  # as a built-in has
-    config = {"dataset": "split", "data_path": str(source), "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id"}
+    config = {"dataset": "split", "data_path": str(source), "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id",
+              "benchmark_filename": ["train", "valid", "test"]}
     data_path, sparsity = drop_users_copy(config, 0.3, 0, str(tmp_path / "out"))
     kept = [set(pd.read_csv(os.path.join(data_path, "split", f"split.{part}.inter"), sep="\t")["user_id:token"])
             for part in ("train", "valid", "test")]

@@ -14,7 +14,6 @@ Values are means over seeds (error bars: std over seeds) of the test metric.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import sys
@@ -149,8 +148,8 @@ def length_analysis(results: Sequence[str], output: str, metric: str = "ndcg@10"
 def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[str, float]:
     """A copy of the dataset's atomic files without a random `proportion` of its users.
 
-    Users are those of every `<dataset>*.inter` file: one file, or RecBole's pre-split
-    `<dataset>.train/valid/test.inter` (the built-in `ml` and `lastfm`, whose users are windows);
+    Users are those of every interaction file: `<dataset>.inter`, or the pre-split files named by
+    RecBole's `benchmark_filename` (the built-in `ml` and `lastfm`, whose users are windows);
     a removed user leaves every file. Written once under `root/drop-<proportion>/<dataset>/`
     (temp folder + rename), so reruns reuse it. Returns (data_path for the config, sparsity of the
     remaining interactions over all inter files).
@@ -160,10 +159,10 @@ def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[st
     target = os.path.join(target_root, dataset)
     uid = config["USER_ID_FIELD"]
     if not os.path.isdir(target):
-        inter_files = _inter_files(source, dataset)
-        if not inter_files:
+        inter = {path: _read_atomic(path, uid) for path in _inter_files(source, config)}
+        if not inter:
             raise CSRecError(f"no {dataset}*.inter file in {source}: nothing to remove users from")
-        users = pd.unique(np.concatenate([_read_atomic(path, uid)[uid].to_numpy() for path in inter_files]))
+        users = pd.unique(np.concatenate([frame[uid].to_numpy() for frame in inter.values()]))
         rng = np.random.default_rng(seed)
         removed = set(rng.choice(users, size=int(round(proportion * len(users))), replace=False))
         os.makedirs(target_root, exist_ok=True)
@@ -171,8 +170,8 @@ def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[st
         try:
             for name in os.listdir(source):
                 path = os.path.join(source, name)
-                if path in inter_files and removed:
-                    frame = _read_atomic(path, uid)
+                if path in inter and removed:
+                    frame = inter[path]
                     header = list(frame.attrs["header"])
                     frame = frame[~frame[uid].isin(removed)]
                     frame.to_csv(os.path.join(tmp, name), sep="\t", index=False, header=header)
@@ -185,19 +184,18 @@ def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[st
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    inter = pd.concat([_read_atomic(path, uid) for path in _inter_files(target, dataset)])
+    inter = pd.concat([_read_atomic(path, uid) for path in _inter_files(target, config)])
     iid = config["ITEM_ID_FIELD"]
     n_users, n_items = inter[uid].nunique(), inter[iid].nunique() if iid in inter else 0
     sparsity = 1.0 - len(inter) / float(n_users * n_items) if n_users and n_items else float("nan")
     return target_root, sparsity
 
 
-def _inter_files(folder: str, dataset: str) -> list[str]:
-    """`<dataset>.inter`, or the pre-split `<dataset>.<part>.inter` files."""
-    single = os.path.join(folder, f"{dataset}.inter")
-    if os.path.isfile(single):
-        return [single]
-    return sorted(glob.glob(os.path.join(folder, f"{dataset}.*.inter")))
+def _inter_files(folder: str, config) -> list[str]:
+    """`<dataset>.inter`, or RecBole's pre-split `<dataset>.<part>.inter` (`benchmark_filename`)."""
+    dataset = config["dataset"]
+    names = [f"{dataset}.{part}.inter" for part in config["benchmark_filename"] or []] or [f"{dataset}.inter"]
+    return [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
 
 
 def _read_atomic(path: str, uid: str) -> pd.DataFrame:
