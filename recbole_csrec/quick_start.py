@@ -9,6 +9,7 @@ from typing import Any
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_local_time, get_model, init_logger, init_seed, set_color
 
+from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
@@ -58,6 +59,12 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     (a DataFrame, see recbole_csrec.evaluation), for paired tests and analyses.
     """
     config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
+    with anomaly_mode(config["detect_anomaly"]):
+        return _run(config, teacher_config, saved, per_user, trainer_class, evaluate_test)
+
+
+def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user: bool,
+         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> dict[str, Any]:
     ensure_dataset_files(config)
 
     init_seed(config["seed"], config["reproducibility"])

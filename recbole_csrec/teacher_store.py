@@ -50,6 +50,7 @@ NON_DETERMINING_KEYS = frozenset({
     "temperature", "kl_direction", "noise_rank", "expectation_term", "teacher_store",
     "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
     "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
+    "detect_anomaly",  # debugging only: the same weights either way
 })
 
 _fingerprints: dict[tuple, str] = {}

@@ -9,6 +9,7 @@ from typing import Any
 from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
+from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.checkpoint import load_into, save_weights
 from recbole_csrec.metrics import require_rating_field
 
@@ -44,7 +45,8 @@ class CSRecTrainer(Trainer):
     - its own weight file per phase (`weights_file`), loadable with weights_only=True;
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
-    - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics).
+    - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
+    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly).
     """
 
     def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
@@ -75,8 +77,9 @@ class CSRecTrainer(Trainer):
         require_rating_field(self.config, train_data._dataset)
         start = time()
         # Always record the best state (in memory); write_files decides whether it hits disk.
-        result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
-                             show_progress=show_progress, callback_fn=callback_fn)
+        with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
+            result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
+                                 show_progress=show_progress, callback_fn=callback_fn)
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         self.fit_seconds = time() - start
