@@ -9,7 +9,7 @@ from recbole.config import Config
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import resolve_student_model
 
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
+PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "properties")
 
 
 class CSRecConfig(Config):

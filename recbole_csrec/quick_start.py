@@ -13,7 +13,7 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
-from recbole_csrec.report import phase_table
+from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.teachers import METHOD_NAMES, TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer

@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recbole_csrec.benchmark.report import main  # noqa: E402
+from recbole_csrec.benchmark.results_page import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,9 +9,9 @@ import yaml
 
 from recbole_csrec import teachers as teacher_registry
 from recbole_csrec.benchmark.analyses import drop_users_copy, main as analyze
-from recbole_csrec.benchmark.report import sweep_runs_line
+from recbole_csrec.benchmark.results_page import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
-from recbole_csrec.data.prepare import Stats, read_manifest, write_manifest
+from recbole_csrec.data.protocol import Stats, read_manifest, write_manifest
 from recbole_csrec.errors import CSRecError
 from tests.conftest import TINY_NAME, fast_config
 

@@ -13,9 +13,9 @@ from recbole_csrec import CSRecError
 from recbole_csrec.config import CSRecConfig, PROPERTIES_DIR
 from recbole_csrec.data import builtin, subsample_sequences
 from recbole_csrec.data.builtin import BUILTIN_DATASETS, BuiltinDataset, ensure_dataset_files
-from recbole_csrec.data.prepare import (Columns, cut_windows, dataset_yaml, k_core, prepare_dataset,
+from recbole_csrec.data.protocol import (Columns, cut_windows, dataset_yaml, k_core, prepare_dataset,
                                         read_manifest)
-from recbole_csrec.prepare import main as prepare_main
+from recbole_csrec.prepare_cli import main as prepare_main
 
 
 def _read(path):

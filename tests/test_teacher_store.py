@@ -11,7 +11,7 @@ from torch import nn
 
 from recbole_csrec import CSRecError, run_recbole_csrec
 from recbole_csrec.quick_start import build_configs
-from recbole_csrec.teacher_store import TeacherStore, teacher_key, teacher_key_fields
+from recbole_csrec.teachers.store import TeacherStore, teacher_key, teacher_key_fields
 from recbole_csrec.teachers.context import TeacherContext
 from tests.conftest import TINY_NAME, fast_config
 
@@ -121,7 +121,7 @@ def test_crash_while_publishing_leaves_no_entry(tmp_path, monkeypatch):
     def broken_save(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("recbole_csrec.teacher_store.save_weights", broken_save)
+    monkeypatch.setattr("recbole_csrec.teachers.store.save_weights", broken_save)
     with pytest.raises(OSError), store.lock("k"):
         store.publish("k", {"role": "teacher-1"}, nn.Linear(2, 2), {"epochs": 1})
     assert store.get("k") is None

@@ -27,7 +27,7 @@ from recbole_csrec.benchmark.aggregate import METHOD_ORDER, _order, _per_user_fr
 from recbole_csrec.benchmark.results import write_frame
 from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers, method_name,
                                             registered_teachers, run_benchmark, split_files)
-from recbole_csrec.data.prepare import MANIFEST, refresh_manifest
+from recbole_csrec.data.protocol import MANIFEST, refresh_manifest
 from recbole_csrec.evaluation import parse_metric, per_user_metric
 from recbole_csrec.errors import CSRecError
 

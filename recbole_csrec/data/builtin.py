@@ -1,7 +1,7 @@
 """Built-in datasets: made from files shipped offline, written atomically on first use.
 
 `lastfm` (the paper's Last.FM, shipped in recbole_csrec/resources) and `ml` (MovieLens-100K from
-RecBole's wheel, with ratings) are built under the paper's protocol (recbole_csrec.data.prepare)
+RecBole's wheel, with ratings) are built under the paper's protocol (recbole_csrec.data.protocol)
 into `data_path` on first use; a manifest (sizes, sha256, build parameters; written last) tells a
 complete cache from a corrupted or half-written one, which is rebuilt. Their RecBole settings are
 package data: recbole_csrec/properties/dataset/<name>.yaml. Every other name must already exist as
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import recbole
 from recbole.config import Config
 
-from recbole_csrec.data.prepare import (Columns, build_files, make_temp_dir, read_interactions,
+from recbole_csrec.data.protocol import (Columns, build_files, make_temp_dir, read_interactions,
                                         read_manifest, replace_dir)
 from recbole_csrec.errors import CSRecError
 
@@ -89,5 +89,5 @@ def ensure_dataset_files(config: Config) -> str:
         builtin = ", ".join(sorted(BUILTIN_DATASETS) + ["ml-100k"])
         raise CSRecError(f"unknown dataset '{name}': no atomic files '{name}.*' in {folder} "
                          f"(built-in: {builtin}; or put a RecBole atomic dataset under data_path, "
-                         "e.g. with python -m recbole_csrec.prepare)")
+                         "e.g. with python -m recbole_csrec.prepare_cli)")
     return folder

@@ -12,7 +12,7 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole.utils import get_model, init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
-from recbole_csrec.teacher_store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
+from recbole_csrec.teachers.store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 
 

@@ -327,7 +327,7 @@ def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count
                   "min_count": min_count, "columns": asdict(columns)}
         stats = build_files(frame, tmp, name, window, min_count, params)
         if properties_dir:
-            text = (f"# {name}: written by python -m recbole_csrec.prepare (window {window}, "
+            text = (f"# {name}: written by python -m recbole_csrec.prepare_cli (window {window}, "
                     f"{min_count}-core)\n" + yaml.safe_dump(dataset_yaml(name, window, "rating" in frame),
                                                             sort_keys=False))
             _atomic_write_text(os.path.join(properties_dir, f"{name}.yaml"), text)

@@ -1,9 +1,9 @@
-"""`python -m recbole_csrec.prepare`: raw interactions -> RecBole pre-split files (paper protocol).
+"""`python -m recbole_csrec.prepare_cli`: raw interactions -> RecBole pre-split files (paper protocol).
 
-    python -m recbole_csrec.prepare --input FILE --format {atomic,csv} --name NAME --window L
+    python -m recbole_csrec.prepare_cli --input FILE --format {atomic,csv} --name NAME --window L
         [--min-count 5] [--user-col user_id --item-col item_id --rating-col rating --time-col timestamp]
         [--sep SEP] [--output-dir dataset] [--properties-dir properties/dataset]
-    python -m recbole_csrec.prepare stats NAME [--output-dir dataset]
+    python -m recbole_csrec.prepare_cli stats NAME [--output-dir dataset]
 
 The first form writes dataset/NAME/NAME.{train,valid,test}.inter and properties/dataset/NAME.yaml
 (run with --config_files=properties/dataset/NAME.yaml) and prints the statistics; the second prints
@@ -19,7 +19,7 @@ from recbole_csrec.errors import CSRecError, exit_code
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare_cli", allow_abbrev=False,
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="raw interaction file")
     parser.add_argument("--format", required=True, choices=["atomic", "csv"],
@@ -40,7 +40,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _stats_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare stats", allow_abbrev=False,
+    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare_cli stats", allow_abbrev=False,
                                      description="Statistics of a prepared or built-in dataset")
     parser.add_argument("name")
     parser.add_argument("--output-dir", default="dataset", help="data_path that holds NAME/")
@@ -50,7 +50,7 @@ def _stats_parser() -> argparse.ArgumentParser:
 def stats_command(name: str, output_dir: str) -> str:
     """Table 1 of a prepared dataset (built-in ones are built first when missing or broken)."""
     from recbole_csrec.data.builtin import BUILTIN_DATASETS, build_builtin, builtin_is_current
-    from recbole_csrec.data.prepare import format_stats, read_manifest
+    from recbole_csrec.data.protocol import format_stats, read_manifest
 
     folder = os.path.join(output_dir, name)
     if name in BUILTIN_DATASETS and not builtin_is_current(name, folder):
@@ -58,7 +58,7 @@ def stats_command(name: str, output_dir: str) -> str:
     manifest = read_manifest(folder)
     if manifest is None:
         raise CSRecError(f"no complete prepared dataset '{name}' in {folder} (missing or changed "
-                         "files): run python -m recbole_csrec.prepare --name ... first")
+                         "files): run python -m recbole_csrec.prepare_cli --name ... first")
     return format_stats(name, manifest["stats"])
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_command(args.name, args.output_dir))
             return
         args = _build_parser().parse_args(argv)
-        from recbole_csrec.data.prepare import Columns, format_stats, prepare_dataset
+        from recbole_csrec.data.protocol import Columns, format_stats, prepare_dataset
 
         columns = Columns(user=args.user_col, item=args.item_col,
                           rating=args.rating_col or "rating", time=args.time_col or "timestamp")
