@@ -5,12 +5,12 @@ these files never hold pickled objects, so loading them never runs code.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 import torch
 from torch import nn
+
+from recbole_csrec.atomic import atomic_file
 
 FORMAT = "recbole_csrec.weights/1"
 
@@ -23,16 +23,8 @@ def exported_module(model: nn.Module) -> nn.Module:
 def save_weights(model: nn.Module, path: str, meta: dict[str, Any]) -> None:
     """Write atomically (temp file, then rename): a crash never leaves a half-written file."""
     state = {k: v.detach().cpu() for k, v in exported_module(model).state_dict().items()}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_weights(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

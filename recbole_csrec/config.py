@@ -8,12 +8,12 @@ from recbole.config import Config
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import resolve_student_model
+from recbole_csrec.paths import PROPERTIES_DIR
 
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "properties")
 
 
 class CSRecConfig(Config):
-    """RecBole Config that also reads `recbole_csrec/properties/` and validates CSRec keys.
+    """RecBole Config that also reads the package's `properties/` and validates CSRec keys.
 
     Precedence (low to high): RecBole's yaml, this package's overall/model/dataset yaml,
     the user's config files, config_dict, then `--key=value` on the command line.

@@ -2,12 +2,12 @@
 
     python -m recbole_csrec.prepare_cli --input FILE --format {atomic,csv} --name NAME --window L
         [--min-count 5] [--user-col user_id --item-col item_id --rating-col rating --time-col timestamp]
-        [--sep SEP] [--output-dir dataset] [--properties-dir properties/dataset]
+        [--sep SEP] [--output-dir dataset]
     python -m recbole_csrec.prepare_cli stats NAME [--output-dir dataset]
 
-The first form writes dataset/NAME/NAME.{train,valid,test}.inter and properties/dataset/NAME.yaml
-(run with --config_files=properties/dataset/NAME.yaml) and prints the statistics; the second prints
-the statistics (the paper's Table 1 columns) of a prepared or built-in dataset.
+The first form writes dataset/NAME/NAME.{train,valid,test}.inter and the RecBole settings
+dataset/NAME/NAME.yaml (run with --config_files=dataset/NAME/NAME.yaml) and prints the statistics;
+the second prints the statistics (the paper's Table 1 columns) of a prepared or built-in dataset.
 """
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="default: 'timestamp' if present; without one, file order is the order")
     parser.add_argument("--sep", default=None, help="field separator (default: tab for atomic, ',' for csv)")
     parser.add_argument("--output-dir", default="dataset", help="data_path: NAME/ is written under it")
-    parser.add_argument("--properties-dir", default=os.path.join("properties", "dataset"),
-                        help="where NAME.yaml goes ('' to skip)")
     return parser
 
 
@@ -71,17 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_command(args.name, args.output_dir))
             return
         args = _build_parser().parse_args(argv)
-        from recbole_csrec.data.protocol import Columns, format_stats, prepare_dataset
+        from recbole_csrec.data.protocol import Columns, dataset_yaml_path, format_stats, prepare_dataset
 
         columns = Columns(user=args.user_col, item=args.item_col,
                           rating=args.rating_col or "rating", time=args.time_col or "timestamp")
         explicit = tuple(r for r, v in (("rating", args.rating_col), ("time", args.time_col)) if v)
         stats = prepare_dataset(args.input, args.format, args.name, args.window, args.min_count,
                                 columns=columns, output_dir=args.output_dir,
-                                properties_dir=args.properties_dir or None, sep=args.sep,
-                                explicit=explicit)
-        print(f"wrote {os.path.join(args.output_dir, args.name)}"
-              + (f" and {os.path.join(args.properties_dir, args.name + '.yaml')}" if args.properties_dir else ""))
+                                sep=args.sep, explicit=explicit)
+        print(f"wrote {os.path.join(args.output_dir, args.name)}; run with "
+              f"--config_files={dataset_yaml_path(args.output_dir, args.name)}")
         print(format_stats(args.name, stats))
 
     return exit_code("recbole-csrec prepare", run)

@@ -50,7 +50,7 @@ def test_windows_and_leave_one_out(tmp_path, crafted):
     _write_csv(path, rows)
     stats = prepare_dataset(path, "csv", "toy", window=4, min_count=1,
                             columns=Columns(user="user", item="item", rating="stars", time="ts"),
-                            output_dir=str(tmp_path / "ds"), properties_dir=str(tmp_path / "props"))
+                            output_dir=str(tmp_path / "ds"))
     folder = tmp_path / "ds" / "toy"
     header, train = _read(folder / "toy.train.inter")
     assert header == ["user_id:token", "item_id_list:token_seq", "item_id:token", "rating:float"]
@@ -65,8 +65,20 @@ def test_windows_and_leave_one_out(tmp_path, crafted):
     assert [r[:3] for r in train if r[0] == "b_0"] == [["b_0", "i0", "i1"]]
     assert len(test) == len(valid) == stats.windows == 3  # a_0, a_1, b_0 (c: 1 item, no window)
     # no window's validation/test item is in another window's training part of the same user
+    # (user a's items are all distinct, so an item id names one interaction), nor in its own
+    held_out = {}
+    for uid, _, target, _ in valid + test:
+        held_out.setdefault(uid, set()).add(target)
+    seen_in_training = {}
+    for uid, history, target, _ in train:
+        seen_in_training.setdefault(uid, set()).update(history.split(" ") + [target])
+    for window in ("a_0", "a_1"):
+        for other in ("a_0", "a_1"):
+            assert not held_out[window] & seen_in_training[other], (window, other)
+    assert held_out["a_0"] == {"i6", "i5"} and held_out["a_1"] == {"i2", "i1"}
+    assert seen_in_training["a_0"] == {"i8", "i7"} and seen_in_training["a_1"] == {"i4", "i3"}
     assert stats.users == 3 and stats.interactions == 15 and stats.length == 4
-    config = yaml.safe_load(open(tmp_path / "props" / "toy.yaml"))
+    config = yaml.safe_load(open(folder / "toy.yaml"))  # the prepared dataset's yaml lives with it
     assert config == dataset_yaml("toy", 4, True)
     assert read_manifest(str(folder))["stats"]["windows"] == 3
 
@@ -92,10 +104,8 @@ def test_bad_input_leaves_nothing(tmp_path, rows, kwargs, message):
             "columns": Columns(user="user", item="item", rating="stars", time="ts")}
     args.update(kwargs)
     with pytest.raises(CSRecError, match=message):
-        prepare_dataset(path, "csv", "bad", output_dir=str(tmp_path / "ds"),
-                        properties_dir=str(tmp_path / "props"), **args)
+        prepare_dataset(path, "csv", "bad", output_dir=str(tmp_path / "ds"), **args)
     assert os.listdir(tmp_path / "ds") == [] if (tmp_path / "ds").exists() else True
-    assert not (tmp_path / "props").exists()
 
 
 def test_cli_one_line_error_exit_2(tmp_path, capsys):
@@ -103,7 +113,7 @@ def test_cli_one_line_error_exit_2(tmp_path, capsys):
     _write_csv(path, [("a", "i", 1, 1)] * 5)
     code = prepare_main(["--input", path, "--format", "csv", "--name", "bad", "--window", "3",
                          "--user-col", "user", "--item-col", "item", "--rating-col", "missing",
-                         "--output-dir", str(tmp_path / "ds"), "--properties-dir", ""])
+                         "--output-dir", str(tmp_path / "ds")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "column 'missing'" in err
 
@@ -111,11 +121,12 @@ def test_cli_one_line_error_exit_2(tmp_path, capsys):
 def test_atomic_input_loads_in_recbole_with_consistent_ids(tiny_data, tmp_path, capsys):
     """RecBole's remapped ids map back to exactly the written tokens, in every split."""
     tiny_inter = os.path.join(tiny_data, "tiny", "tiny.inter")
-    out, props = str(tmp_path / "prep"), str(tmp_path / "props")
+    out = str(tmp_path / "prep")
     assert prepare_main(["--input", tiny_inter, "--format", "atomic", "--name", "tw", "--window", "5",
-                         "--output-dir", out, "--properties-dir", props]) == 0
-    assert "#interactions" in capsys.readouterr().out
-    config = CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[os.path.join(props, "tw.yaml")],
+                         "--output-dir", out]) == 0
+    printed = capsys.readouterr().out
+    assert "#interactions" in printed and f"--config_files={os.path.join(out, 'tw', 'tw.yaml')}" in printed
+    config = CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[os.path.join(out, "tw", "tw.yaml")],
                          config_dict={"data_path": out, "epochs": 1, "show_progress": False,
                                       "state": "WARNING", "use_gpu": False,
                                       "metrics": ["Recall", "NDCG", "Recall+", "NDCG+"],
@@ -181,10 +192,10 @@ def test_corrupted_cache_is_rebuilt(tmp_path, tiny_data, monkeypatch):
 
 
 def _prepared_tiny(tiny_data, tmp_path, window=5):
-    out, props = str(tmp_path / "prep"), str(tmp_path / "props")
+    out = str(tmp_path / "prep")
     prepare_dataset(os.path.join(tiny_data, "tiny", "tiny.inter"), "atomic", "tw", window=window,
-                    output_dir=out, properties_dir=props)
-    return out, os.path.join(props, "tw.yaml")
+                    output_dir=out)
+    return out, os.path.join(out, "tw", "tw.yaml")
 
 
 def test_filtered_metrics_in_a_whole_run(tiny_data, tmp_path):

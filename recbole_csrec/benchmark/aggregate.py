@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.significance import USER_TESTS, paired_over_seeds, paired_over_users, stars
 from recbole_csrec.errors import CSRecError
 
@@ -207,7 +208,7 @@ def write_tables(paths: Sequence[str], stem: str, metrics: Sequence[str] | None 
                  user_test: str = "ttest", rating_threshold: float = 4.0) -> str:
     """Write `<stem>.csv` (summary with p-values), `<stem>.md` and `<stem>.tex` (one table per
     test) atomically; returns the Markdown."""
-    from recbole_csrec.benchmark.results import _atomic_write, write_frame
+    from recbole_csrec.benchmark.results import write_frame
 
     summary = summarize(load_results(paths), metrics, user_test, rating_threshold)
     if summary.empty:
@@ -216,8 +217,8 @@ def write_tables(paths: Sequence[str], stem: str, metrics: Sequence[str] | None 
     markdown = "\n\n".join(f"{legend(t, user_test)}\n\n{table2(summary, t)}" for t in ("seeds", "users"))
     latex = "\n\n".join("% " + legend(t, user_test).replace("\\*", "*") + "\n"
                          + table2(summary, t, latex=True) for t in ("seeds", "users"))
-    _atomic_write(stem + ".md", lambda h: h.write((markdown + "\n").encode()))
-    _atomic_write(stem + ".tex", lambda h: h.write((latex + "\n").encode()))
+    write_atomic(stem + ".md", markdown + "\n")
+    write_atomic(stem + ".tex", latex + "\n")
     return markdown
 
 

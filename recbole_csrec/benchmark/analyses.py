@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from recbole_csrec.atomic import atomic_file
 from recbole_csrec.benchmark.aggregate import METHOD_ORDER, _order, _per_user_frames, load_results
 from recbole_csrec.benchmark.results import write_frame
 from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers, method_name,
@@ -51,9 +52,8 @@ def _plt():
 
 def _save_png(fig, path: str) -> None:
     """Atomic, like every output: render to a temp name, then rename."""
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
 
 
 # --- analyses over per-user files ---------------------------------------------------------

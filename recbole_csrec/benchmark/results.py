@@ -17,10 +17,11 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
+
+from recbole_csrec.atomic import atomic_file
 
 KEY_COLUMNS = ["model", "dataset", "teacher", "seed", "config_hash"]
 FRONT_COLUMNS = ["model", "dataset", "teacher", "method", "seed"]
@@ -51,23 +52,6 @@ def done_keys(frame: pd.DataFrame) -> set[tuple[str, ...]]:
     return {tuple(str(v) for v in row) for row in frame[KEY_COLUMNS].itertuples(index=False)}
 
 
-def _atomic_write(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def append_rows(path: str, rows: list[dict[str, Any]]) -> None:
@@ -91,7 +75,7 @@ def append_rows(path: str, rows: list[dict[str, Any]]) -> None:
             columns = [c for c in FRONT_COLUMNS if c in new.columns]
         columns += [c for c in new.columns if c not in columns]
         merged = pd.concat([existing, new], ignore_index=True).reindex(columns=columns).fillna("")
-        _atomic_write(path, lambda handle: merged.to_csv(handle, index=False, mode="wb"))
+        write_frame(path, merged)
 
 
 @contextlib.contextmanager
@@ -108,9 +92,12 @@ def _locked(path: str) -> Iterator[None]:
 
 
 def write_frame(path: str, frame: pd.DataFrame, compression: str | None = None) -> None:
-    """Write a DataFrame atomically (temp + rename)."""
-    _atomic_write(path, lambda handle: frame.to_csv(handle, index=False, mode="wb",
-                                                             compression=compression))
+    """Write a DataFrame as CSV atomically (temp + rename, flushed to disk before the rename)."""
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as handle:
+            frame.to_csv(handle, index=False, mode="wb", compression=compression)
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _cell(value: Any) -> str:

@@ -18,7 +18,8 @@ import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
                                                summarize, table2)
-from recbole_csrec.benchmark.results import _atomic_write, machine_description, read_results
+from recbole_csrec.atomic import write_atomic
+from recbole_csrec.benchmark.results import machine_description, read_results
 from recbole_csrec.errors import CSRecError
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
@@ -172,7 +173,7 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
     sections.append(f"Report machine: {machine_description()}; report generated in "
                     f"{time.time() - start:.1f} s.")
     text = "\n\n".join(sections) + "\n"
-    _atomic_write(output, lambda h: h.write(text.encode()))
+    write_atomic(output, text)
     return text
 
 

@@ -4,7 +4,7 @@
 RecBole's wheel, with ratings) are built under the paper's protocol (recbole_csrec.data.protocol)
 into `data_path` on first use; a manifest (sizes, sha256, build parameters; written last) tells a
 complete cache from a corrupted or half-written one, which is rebuilt. Their RecBole settings are
-package data: recbole_csrec/properties/dataset/<name>.yaml. Every other name must already exist as
+package data: properties/dataset/<name>.yaml. Every other name must already exist as
 a RecBole dataset under `data_path` (RecBole's `ml-100k` always does, with RecBole's protocol).
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import recbole
 from recbole.config import Config
 
-from recbole_csrec.data.protocol import (Columns, build_files, make_temp_dir, read_interactions,
-                                        read_manifest, replace_dir)
+from recbole_csrec.atomic import make_temp_dir, replace_dir
+from recbole_csrec.data.protocol import Columns, build_files, read_interactions, read_manifest
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.paths import RESOURCES_DIR
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 RECBOLE_ML_100K = os.path.join(os.path.dirname(recbole.__file__), "dataset_example", "ml-100k")
 
 
@@ -45,7 +45,7 @@ class BuiltinDataset:
 
 BUILTIN_DATASETS: dict[str, BuiltinDataset] = {
     # The paper's Last.FM: sessions in file order (no timestamp), rating always 1; window 20 (Table 1).
-    "lastfm": BuiltinDataset(os.path.join(RESOURCES, "lastfm_small.csv"), "csv", window=20,
+    "lastfm": BuiltinDataset(os.path.join(RESOURCES_DIR, "lastfm_small.csv"), "csv", window=20,
                              columns=Columns(user="session_id", item="item_id", rating="rating", time=None)),
     # MovieLens-100K by timestamp, ratings 1..5; window 10, the paper's length for its other datasets.
     "ml": BuiltinDataset(os.path.join(RECBOLE_ML_100K, "ml-100k.inter"), "atomic", window=10),

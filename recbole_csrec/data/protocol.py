@@ -8,7 +8,8 @@ sample. Each window gets its own user id `<user>_<k>`, so "a user" in RecBole is
 
 Output: `<output_dir>/<name>/<name>.{train,valid,test}.inter` (`item_id_list:token_seq`, target
 `item_id:token`, the target's `rating:float`) plus `manifest.json` (sizes, sha256, statistics; written
-last) and `<properties_dir>/<name>.yaml`. Everything is written under a temp name, then renamed.
+last) and `<name>.yaml`, the RecBole settings that load them (pass it with --config_files). The
+folder is written under a temp name, then renamed.
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from recbole_csrec.atomic import atomic_dir, write_atomic
 from recbole_csrec.errors import CSRecError
 
 SPLITS = ("train", "valid", "test")
@@ -195,7 +195,7 @@ def write_manifest(folder: str, name: str, params: dict[str, Any], stats: Stats)
     """Record every file's size and sha256; written last, so its presence means 'complete'."""
     manifest = {"format": MANIFEST_FORMAT, "name": name, "params": params, "stats": asdict(stats),
                 "files": _file_records(folder)}
-    _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+    write_atomic(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def refresh_manifest(folder: str, derived: dict[str, Any]) -> None:
@@ -205,7 +205,7 @@ def refresh_manifest(folder: str, derived: dict[str, Any]) -> None:
     with open(os.path.join(folder, MANIFEST)) as handle:
         manifest = json.load(handle)
     manifest.update(files=_file_records(folder), derived=derived)
-    _atomic_write_text(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+    write_atomic(os.path.join(folder, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def _file_records(folder: str) -> dict[str, dict[str, Any]]:
@@ -232,46 +232,6 @@ def read_manifest(folder: str) -> dict[str, Any] | None:
         return manifest
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _umask_mode(mode: int) -> int:
-    """`mode` less the process umask (mkstemp/mkdtemp create private 0600/0700 entries)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
-
-
-def make_temp_dir(parent: str, prefix: str) -> str:
-    """A temp folder next to the final one (same file system, so rename is atomic)."""
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
-    os.chmod(tmp, _umask_mode(0o777))
-    return tmp
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def replace_dir(tmp: str, folder: str) -> None:
-    """Move the finished `tmp` folder to `folder`, replacing an old one (never half a folder)."""
-    old = None
-    if os.path.exists(folder):
-        old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(os.path.abspath(folder)))
-        os.replace(folder, os.path.join(old, "x"))
-    os.replace(tmp, folder)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, min_count: int,
@@ -311,9 +271,9 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
 
 def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count: int = 5,
                     columns: Columns | None = None, output_dir: str = "dataset",
-                    properties_dir: str | None = "properties/dataset", sep: str | None = None,
-                    explicit: tuple[str, ...] = ()) -> Stats:
-    """Read, filter, window and split `input_path`; write `<output_dir>/<name>/` and `<name>.yaml`.
+                    sep: str | None = None, explicit: tuple[str, ...] = ()) -> Stats:
+    """Read, filter, window and split `input_path`; write `<output_dir>/<name>/`, including the
+    RecBole settings `<name>.yaml` (the one place for a prepared dataset's yaml).
 
     Raises CSRecError on bad input; nothing is left behind then.
     """
@@ -321,20 +281,21 @@ def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count
         raise CSRecError(f"--name={name!r} is not accepted: a plain dataset name, e.g. yelp")
     columns = columns or Columns()
     frame = read_interactions(input_path, fmt, columns, sep=sep, explicit=explicit)
-    tmp = make_temp_dir(output_dir, f".{name}-")
-    try:
-        params = {"input": os.path.basename(input_path), "format": fmt, "window": window,
-                  "min_count": min_count, "columns": asdict(columns)}
+    params = {"input": os.path.basename(input_path), "format": fmt, "window": window,
+              "min_count": min_count, "columns": asdict(columns)}
+    with atomic_dir(os.path.join(output_dir, name)) as tmp:
         stats = build_files(frame, tmp, name, window, min_count, params)
-        if properties_dir:
-            text = (f"# {name}: written by python -m recbole_csrec.prepare_cli (window {window}, "
-                    f"{min_count}-core)\n" + yaml.safe_dump(dataset_yaml(name, window, "rating" in frame),
-                                                            sort_keys=False))
-            _atomic_write_text(os.path.join(properties_dir, f"{name}.yaml"), text)
-        replace_dir(tmp, os.path.join(output_dir, name))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        # After the manifest: editing the yaml never makes the data count as changed.
+        text = (f"# {name}: written by python -m recbole_csrec.prepare_cli (window {window}, "
+                f"{min_count}-core); use with --config_files={dataset_yaml_path(output_dir, name)}\n"
+                + yaml.safe_dump(dataset_yaml(name, window, "rating" in frame), sort_keys=False))
+        write_atomic(os.path.join(tmp, f"{name}.yaml"), text)
     return stats
+
+
+def dataset_yaml_path(output_dir: str, name: str) -> str:
+    """Where `prepare_dataset` puts a prepared dataset's RecBole settings: next to its files."""
+    return os.path.join(output_dir, name, f"{name}.yaml")
 
 
 def format_stats(name: str, stats: Stats | dict[str, Any]) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from logging import getLogger
 from time import time
 from typing import Any, Iterator
@@ -34,6 +33,7 @@ from typing import Any, Iterator
 import torch
 from recbole.data.interaction import Interaction
 
+from recbole_csrec.atomic import atomic_file
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
@@ -132,18 +132,10 @@ class _CachedSource(SoftLabelSource):
 
     def save(self, file: str) -> None:
         """Write the cache to `file` atomically (temp file in the same folder, then rename)."""
-        folder = os.path.dirname(os.path.abspath(file))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-        os.close(fd)
-        try:
+        with atomic_file(file) as tmp:
             torch.save({"format": CACHE_FORMAT, "path": self.path, "mode": self.mode,
                         "meta": self.meta,
                         "tensors": {k: v.cpu() for k, v in self.tensors.items()}}, tmp)
-            os.replace(tmp, file)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
 
 class CachedSoftLabels(_CachedSource):

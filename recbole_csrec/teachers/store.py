@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -30,6 +29,7 @@ from typing import Any, Iterator
 from recbole.config import Config
 from torch import nn
 
+from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import load_into, save_weights
 
 KEY_VERSION = 1
@@ -180,21 +180,17 @@ class TeacherStore:
         # Leftovers of a crashed writer of this key (we hold its lock, so none is live).
         for stale in glob.glob(os.path.join(self.root, f".tmp-{key}-*")):
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=self.root)
         try:
-            save_weights(model, os.path.join(tmp, WEIGHTS),
-                         {"store_key": key, "phase": fields.get("role", ""),
-                          "model": fields.get("model", "")})
-            manifest = {"key": key, "fields": fields, "result": result}
-            with open(os.path.join(tmp, MANIFEST), "w") as handle:
-                json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
-            try:
-                os.rename(tmp, self.folder(key))
-            except OSError:
-                if self.get(key) is None:  # the target exists but is not a complete entry
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_dir(self.folder(key), replace=False) as tmp:
+                save_weights(model, os.path.join(tmp, WEIGHTS),
+                             {"store_key": key, "phase": fields.get("role", ""),
+                              "model": fields.get("model", "")})
+                manifest = {"key": key, "fields": fields, "result": result}
+                with open(os.path.join(tmp, MANIFEST), "w") as handle:
+                    json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
+        except OSError:
+            if self.get(key) is None:  # the target exists but is not a complete entry
+                raise
         return self.get(key)
 
     def soft_label_file(self, teacher_keys: list[str], **fields: Any) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from recbole_csrec.atomic import atomic_file, write_atomic
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
 
@@ -117,12 +118,11 @@ def _write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) ->
         columns.extend(c for c in row if c not in columns)
     renamed = {"valid_score": f"valid {valid_metric.lower()}"}
     csv_path = os.path.join(output, "trials.csv")
-    with open(csv_path + ".tmp", "w", newline="") as handle:
+    with atomic_file(csv_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([renamed.get(c, c) for c in columns])
         for row in rows:
             writer.writerow([row.get(c, "") for c in columns])
-    os.replace(csv_path + ".tmp", csv_path)
 
     shown = [c for c in columns if c not in ("weights",)]
 
@@ -136,9 +136,7 @@ def _write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) ->
     for rank, row in enumerate(rows, 1):
         lines.append(f"| {rank} | " + " | ".join(cell(row.get(c, "")) for c in shown) + " |")
     md_path = os.path.join(output, "trials.md")
-    with open(md_path + ".tmp", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(md_path + ".tmp", md_path)
+    write_atomic(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
 
@@ -250,13 +248,11 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
 
     best_yaml = os.path.join(output, "best_config.yaml")
     best_config = {"teacher": teacher, **fixed, **best_params, "teacher_store": settings["teacher_store"]}
-    with open(best_yaml + ".tmp", "w") as handle:
-        handle.write(f"# best of {len(rows)} trials on valid {valid_metric} "
-                     f"({best['valid_score']:.4f}); use as:\n"
-                     f"# python run_recbole_csrec.py --model={config['model']} "
-                     f"--dataset={config['dataset']} --config_files={best_yaml}\n")
-        yaml.safe_dump(best_config, handle, sort_keys=False)
-    os.replace(best_yaml + ".tmp", best_yaml)
+    write_atomic(best_yaml, f"# best of {len(rows)} trials on valid {valid_metric} "
+                            f"({best['valid_score']:.4f}); use as:\n"
+                            f"# python run_recbole_csrec.py --model={config['model']} "
+                            f"--dataset={config['dataset']} --config_files={best_yaml}\n"
+                            + yaml.safe_dump(best_config, sort_keys=False))
 
     shown = " ".join(f"{k}={v}" for k, v in best_params.items())
     test_shown = " ".join(f"{k}={v:.4f}" for k, v in test_result.items() if k.endswith("@10"))

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import yaml
 
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.paths import shipped_properties_file
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # type -> the keys its mapping must have (and may only have, besides `type`)
 SAMPLED_TYPES: dict[str, tuple[str, ...]] = {
@@ -81,12 +81,13 @@ class SearchSpace:
 
 
 def resolve_params_file(path: str) -> str:
-    """`path` itself, else the same path inside the package (properties/hyper/paper_grid.yaml)."""
+    """`path` itself; a `properties/...` path that is not there (an installed package run outside
+    the checkout) is the shipped file of that name."""
     if os.path.isfile(path):
         return path
-    packaged = os.path.join(PACKAGE_DIR, path)
-    if os.path.isfile(packaged):
-        return packaged
+    shipped = shipped_properties_file(path)
+    if shipped is not None:
+        return shipped
     raise CSRecError(f"params_file '{path}' does not exist (shipped: properties/hyper/paper_grid.yaml)")
 
 
