@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from recbole.data.dataloader import TrainDataLoader
 
-from recbole_csrec.teachers.popularity import training_item_counts
+from recbole_csrec.data.item_counts import training_item_counts
 
 POPULAR_SHARE = 0.2  # the paper's popular-type users: next item among the 20% most frequent items
 PER_USER_COLUMNS = ["row", "user", "target", "length", "rating", "rank", "target_count", "popular"]

@@ -13,9 +13,10 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
+from recbole_csrec.names import method_name
 from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
-from recbole_csrec.teachers import METHOD_NAMES, TEACHERS, TeacherContext
+from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 
 
@@ -97,7 +98,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     trainer = trainer_class(config, student, phase="student",
                            weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
     logger.info(set_color("CSRec phase [student]", "yellow")
-                + f": {config['model']} with {METHOD_NAMES[config['teacher']]}")
+                + f": {config['model']} with {method_name(config['teacher'])}")
     trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     student_result = trainer.phase_result()
 
@@ -108,7 +109,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
 
     logger.info(set_color("best valid ", "yellow") + f": {student_result.best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {student_result.test_result}")
-    logger.info("CSRec summary (" + METHOD_NAMES[config["teacher"]] + ")\n"
+    logger.info("CSRec summary (" + method_name(config["teacher"]) + ")\n"
                 + phase_table(phases, config["valid_metric"]))
     result = {
         "best_valid_score": student_result.best_valid_score,
@@ -116,7 +117,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
         "best_valid_result": student_result.best_valid_result,
         "test_result": student_result.test_result,
         "teacher": config["teacher"],
-        "method": METHOD_NAMES[config["teacher"]],
+        "method": method_name(config["teacher"]),
         "run_dir": run_dir if saved else "",
         "phases": {p.name: p.as_dict() for p in phases},
     }

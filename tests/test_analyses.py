@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from recbole_csrec import names
 from recbole_csrec import teachers as teacher_registry
-from recbole_csrec.benchmark.analyses import drop_users_copy, main as analyze
+from recbole_csrec.benchmark.analyses import main as analyze
 from recbole_csrec.benchmark.results_page import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
+from recbole_csrec.data.drop_users import drop_users_copy
 from recbole_csrec.data.protocol import Stats, read_manifest, write_manifest
 from recbole_csrec.errors import CSRecError
 from tests.conftest import TINY_NAME, fast_config
@@ -76,7 +78,7 @@ def test_expectation_needs_training_teacher(tiny_yaml, tmp_path, monkeypatch, ca
         assert "teacher 'training' is not registered" in capsys.readouterr().err
         # stand-in for CSRec-T so that the command itself is exercised
         monkeypatch.setitem(teacher_registry.TEACHERS, "training", teacher_registry.TEACHERS["none"])
-        monkeypatch.setitem(teacher_registry.METHOD_NAMES, "training", "CSRec-T")
+        monkeypatch.setitem(names.METHOD_NAMES, "training", "CSRec-T")
     assert analyze(args) == 0
     frame = _check(out, "expectation")
     assert frame["sweep_value"].astype(str).tolist() == ["True", "False"]

@@ -16,9 +16,10 @@ from recbole.utils import init_seed
 from recbole_csrec.checkpoint import save_weights
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import subsample_sequences
+from recbole_csrec.data.item_counts import training_item_counts
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.soft_labels import TeacherEnsemble
-from recbole_csrec.teachers.popularity import popularity_logits, training_item_counts
+from recbole_csrec.teachers.popularity import popularity_logits
 from tests.conftest import TINY_NAME, fast_config
 
 

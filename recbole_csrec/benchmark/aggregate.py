@@ -19,15 +19,15 @@ import pandas as pd
 from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.significance import USER_TESTS, paired_over_seeds, paired_over_users, stars
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.names import METHOD_ORDER, method_name
 
-METHOD_ORDER = ["Base", "SoftRec", "CSRec-M", "CSRec-D", "CSRec-T"]
 MODEL_ORDER = ["GRU4Rec", "NextItNet", "NARM", "SASRec"]
 REFERENCES = {"SoftRec": "*", "Base": "†"}
 SHORT = {"recall": "RC", "ndcg": "NG", "recall+": "RC+", "ndcg+": "NG+"}
 GROUP = ["dataset", "model", "method"]
 
 
-def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+def ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
     seen = list(dict.fromkeys(values))
     return [v for v in preferred if v in seen] + sorted(v for v in seen if v not in preferred)
 
@@ -35,8 +35,6 @@ def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
 def load_results(paths: Sequence[str]) -> pd.DataFrame:
     """Rows of one or more results CSVs, metrics as floats; `method` filled from `teacher`;
     for each (dataset, model, method, seed) only the last row counts (a rerun replaces)."""
-    from recbole_csrec.benchmark.runner import method_name
-
     frames = []
     for path in paths:
         if not os.path.isfile(path):
@@ -66,7 +64,7 @@ def default_metrics(data: pd.DataFrame) -> list[str]:
     return [m for m in wanted if f"test_{m}" in data.columns and data[f"test_{m}"].notna().any()]
 
 
-def _per_user_frames(rows: pd.DataFrame) -> dict[int, pd.DataFrame]:
+def per_user_frames(rows: pd.DataFrame) -> dict[int, pd.DataFrame]:
     frames = {}
     for _, row in rows.iterrows():
         if isinstance(row["per_user_file"], str) and row["per_user_file"]:  # NaN: a file without it
@@ -89,7 +87,7 @@ def summarize(data: pd.DataFrame, metrics: Sequence[str] | None = None, user_tes
 
     def frames_of(key: tuple, rows: pd.DataFrame) -> dict[int, pd.DataFrame]:
         if key not in users_cache:
-            users_cache[key] = _per_user_frames(rows)
+            users_cache[key] = per_user_frames(rows)
         return users_cache[key]
 
     records = []
@@ -125,7 +123,7 @@ def summarize(data: pd.DataFrame, metrics: Sequence[str] | None = None, user_tes
     return summary
 
 
-def _label(metric: str) -> str:
+def metric_label(metric: str) -> str:
     name, _, k = metric.partition("@")
     return f"{SHORT.get(name, name)}@{k}" if k else metric
 
@@ -158,7 +156,7 @@ def table2(summary: pd.DataFrame, test: str = "seeds", latex: bool = False, perc
     """The Table 2 layout as Markdown (default) or a LaTeX tabular."""
     if test not in ("seeds", "users"):
         raise CSRecError(f"test '{test}' is not accepted: use seeds or users")
-    models = _order(summary["model"], MODEL_ORDER)
+    models = ordered(summary["model"], MODEL_ORDER)
     metrics = list(dict.fromkeys(summary["metric"]))
     columns = [(m, k) for m in models for k in metrics]
     unit = " (%)" if percent else ""
@@ -169,13 +167,13 @@ def table2(summary: pd.DataFrame, test: str = "seeds", latex: bool = False, perc
         lines.append("\\toprule")
         lines.append(" & & " + " & ".join(f"\\multicolumn{{{len(metrics)}}}{{c}}{{{m}}}" for m in models)
                      + " \\\\")
-        lines.append("Dataset & Method & " + " & ".join(_label(k) + unit for _, k in columns) + " \\\\")
+        lines.append("Dataset & Method & " + " & ".join(metric_label(k) + unit for _, k in columns) + " \\\\")
         lines.append("\\midrule")
     else:
-        lines.append("| Dataset | Method | " + " | ".join(f"{m} {_label(k)}{unit}" for m, k in columns) + " |")
+        lines.append("| Dataset | Method | " + " | ".join(f"{m} {metric_label(k)}{unit}" for m, k in columns) + " |")
         lines.append("|---|---|" + "---|" * len(columns))
-    for dataset in _order(summary["dataset"], []):
-        methods = _order(summary.loc[summary["dataset"] == dataset, "method"], METHOD_ORDER)
+    for dataset in ordered(summary["dataset"], []):
+        methods = ordered(summary.loc[summary["dataset"] == dataset, "method"], METHOD_ORDER)
         for i, method in enumerate(methods):
             cells = []
             for model, metric in columns:

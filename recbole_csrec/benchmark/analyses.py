@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from recbole_csrec.atomic import atomic_file
-from recbole_csrec.benchmark.aggregate import METHOD_ORDER, _order, _per_user_frames, load_results
+from recbole_csrec.benchmark.aggregate import load_results, ordered, per_user_frames
 from recbole_csrec.benchmark.results import write_frame
-from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers, method_name,
+from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers,
                                             registered_teachers, run_benchmark, split_files)
-from recbole_csrec.data.protocol import MANIFEST, refresh_manifest
+from recbole_csrec.data.drop_users import drop_users_copy
 from recbole_csrec.evaluation import parse_metric, per_user_metric
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.names import METHOD_ORDER, method_name
 
 SWEEPS = {  # name -> (config key, default values, default swept teachers, x label)
     "num_teachers": ("num_teachers", ["1", "2", "3", "4"], ["model", "data"], "number of teachers m"),
@@ -65,7 +64,7 @@ def grouped_user_metric(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], p
     parse_metric(metric)
     records = []
     for (dataset, model, method), rows in data.groupby(["dataset", "model", "method"], sort=False):
-        for seed, frame in _per_user_frames(rows).items():
+        for seed, frame in per_user_frames(rows).items():
             values = per_user_metric(frame, metric, rating_threshold)
             groups = group_of(frame).loc[values.index]
             for group, vals in values.groupby(groups, sort=False):
@@ -89,7 +88,7 @@ def _plot_groups(frame: pd.DataFrame, path: str, metric: str, xlabel: str, kind:
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (dataset, model) in zip(axes[0], panels):
         sub = frame[(frame["dataset"] == dataset) & (frame["model"] == model)]
-        methods = _order(sub["method"], METHOD_ORDER)
+        methods = ordered(sub["method"], METHOD_ORDER)
         x = np.arange(len(group_order))
         width = 0.8 / max(1, len(methods))
         for i, method in enumerate(methods):
@@ -144,70 +143,6 @@ def length_analysis(results: Sequence[str], output: str, metric: str = "ndcg@10"
 
 
 # --- sweeps (own runs) ---------------------------------------------------------------------
-
-def drop_users_copy(config, proportion: float, seed: int, root: str) -> tuple[str, float]:
-    """A copy of the dataset's atomic files without a random `proportion` of its users.
-
-    Users are those of every interaction file: `<dataset>.inter`, or the pre-split files named by
-    RecBole's `benchmark_filename` (the built-in `ml` and `lastfm`, whose users are windows);
-    a removed user leaves every file. Written once under `root/drop-<proportion>/<dataset>/`
-    (temp folder + rename), so reruns reuse it. Returns (data_path for the config, sparsity of the
-    remaining interactions over all inter files).
-    """
-    dataset, source = config["dataset"], config["data_path"]
-    target_root = os.path.join(root, f"drop-{proportion:g}")
-    target = os.path.join(target_root, dataset)
-    uid = config["USER_ID_FIELD"]
-    if not os.path.isdir(target):
-        inter = {path: _read_atomic(path, uid) for path in _inter_files(source, config)}
-        if not inter:
-            raise CSRecError(f"no {dataset}*.inter file in {source}: nothing to remove users from")
-        users = pd.unique(np.concatenate([frame[uid].to_numpy() for frame in inter.values()]))
-        rng = np.random.default_rng(seed)
-        removed = set(rng.choice(users, size=int(round(proportion * len(users))), replace=False))
-        os.makedirs(target_root, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{dataset}-", dir=target_root)
-        try:
-            for name in os.listdir(source):
-                path = os.path.join(source, name)
-                if path in inter and removed:
-                    frame = inter[path]
-                    header = list(frame.attrs["header"])
-                    frame = frame[~frame[uid].isin(removed)]
-                    frame.to_csv(os.path.join(tmp, name), sep="\t", index=False, header=header)
-                elif os.path.isfile(path):
-                    shutil.copyfile(path, os.path.join(tmp, name))
-            if removed and os.path.isfile(os.path.join(tmp, MANIFEST)):
-                # a built-in dataset: its manifest must describe the new files, or it is rebuilt
-                refresh_manifest(tmp, {"drop_users": proportion, "drop_seed": seed, "removed": len(removed)})
-            os.chmod(tmp, 0o755)  # mkdtemp makes 0700
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    inter = pd.concat([_read_atomic(path, uid) for path in _inter_files(target, config)])
-    iid = config["ITEM_ID_FIELD"]
-    n_users, n_items = inter[uid].nunique(), inter[iid].nunique() if iid in inter else 0
-    sparsity = 1.0 - len(inter) / float(n_users * n_items) if n_users and n_items else float("nan")
-    return target_root, sparsity
-
-
-def _inter_files(folder: str, config) -> list[str]:
-    """`<dataset>.inter`, or RecBole's pre-split `<dataset>.<part>.inter` (`benchmark_filename`)."""
-    dataset = config["dataset"]
-    names = [f"{dataset}.{part}.inter" for part in config["benchmark_filename"] or []] or [f"{dataset}.inter"]
-    return [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
-
-
-def _read_atomic(path: str, uid: str) -> pd.DataFrame:
-    """A RecBole atomic file with its header `name:type` kept aside, columns named by `name`."""
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    header = list(frame.columns)
-    frame.columns = [c.split(":")[0] for c in header]
-    frame.attrs["header"] = header
-    if uid not in frame.columns:
-        raise CSRecError(f"{path} has no user column '{uid}': columns are {', '.join(frame.columns)}")
-    return frame
-
 
 def run_sweep(name: str, model: str, dataset: str, seeds: Sequence[int], output: str,
               values: Sequence[str] | None = None, teachers: Sequence[str] | None = None,
@@ -301,7 +236,7 @@ def plot_sweep(frame: pd.DataFrame, path: str, metric: str, xlabel: str, values:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     x = np.arange(len(values))
-    for method in _order(frame["method"], METHOD_ORDER):
+    for method in ordered(frame["method"], METHOD_ORDER):
         rows = frame[frame["method"] == method]
         swept = rows[rows["sweep_value"] != ""].set_index("sweep_value").reindex(values)
         if swept["mean"].notna().any():

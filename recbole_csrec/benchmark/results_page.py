@@ -16,11 +16,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
-                                               summarize, table2)
 from recbole_csrec.atomic import write_atomic
+from recbole_csrec.benchmark.aggregate import (legend, load_results, metric_label, ordered,
+                                               summarize, table2)
 from recbole_csrec.benchmark.results import machine_description, read_results
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.names import METHOD_ORDER
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
                            "paper_table2_lastfm.csv")
@@ -49,7 +50,7 @@ def what_ran(data: pd.DataFrame) -> str:
     for (dataset, model), sub in data.groupby(["dataset", "model"], sort=False):
         epochs = pd.to_numeric(sub.get("epochs", pd.Series(dtype=str)), errors="coerce")
         rows.append({"dataset": dataset, "model": model,
-                     "methods": ", ".join(_order(sub["method"], METHOD_ORDER)),
+                     "methods": ", ".join(ordered(sub["method"], METHOD_ORDER)),
                      "seeds": " ".join(str(s) for s in sorted(sub["seed"].dropna().unique())),
                      "runs": len(sub),
                      "student epochs run": f"{int(epochs.min())}-{int(epochs.max())}" if epochs.notna().any() else "",
@@ -80,7 +81,7 @@ def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
         key = (dataset, model, method, metric)
         paper_rel = (100 * (theirs[key] / theirs[(dataset, model, "Base", metric)] - 1)
                      if key in theirs.index else math.nan)
-        rows.append({"dataset": dataset, "model": model, "metric": _label(metric), "method": method,
+        rows.append({"dataset": dataset, "model": model, "metric": metric_label(metric), "method": method,
                      "ours vs Base (%)": mine, "paper vs Base (%)": paper_rel})
     return pd.DataFrame(rows)
 
@@ -97,7 +98,7 @@ def reading(summary: pd.DataFrame) -> str:
         sig = {ref: [r["method"] for _, r in sub.iterrows()
                      if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
                      and r["mean"] > r.get(f"mean_{ref}", math.inf)] for ref in ("Base", "SoftRec")}
-        lines.append(f"- {model} on {dataset}, {_label(metric)}: best {best['method']} "
+        lines.append(f"- {model} on {dataset}, {metric_label(metric)}: best {best['method']} "
                      f"({100 * best['mean']:.3f}%, {int(best['n'])} seeds); better than Base at p<0.05 over "
                      f"users: {', '.join(sig['Base']) or 'none'}; better than SoftRec: "
                      f"{', '.join(sig['SoftRec']) or 'none'}.")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 from recbole_csrec.benchmark.results import (append_rows, config_hash, done_keys, machine_description,
                                              read_results, write_frame)
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.names import method_name
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 
@@ -27,12 +28,6 @@ def registered_teachers() -> list[str]:
     from recbole_csrec.teachers import TEACHERS
 
     return list(TEACHERS)
-
-
-def method_name(teacher: str) -> str:
-    from recbole_csrec.teachers import METHOD_NAMES
-
-    return METHOD_NAMES.get(teacher, teacher)
 
 
 def check_teachers(teachers: Sequence[str]) -> None:

@@ -60,6 +60,21 @@ class Stats:
     test_rows: int
 
 
+def read_atomic_file(path: str, sep: str = "\t") -> pd.DataFrame:
+    """A RecBole atomic file as strings in file order, columns named by field (`item_id:token`
+    -> `item_id`); the full header is kept in `frame.attrs["header"]` for writing it back."""
+    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+    header = list(raw.columns)
+    raw.columns = [c.split(":", 1)[0] for c in header]
+    raw.attrs["header"] = header
+    return raw
+
+
+def write_atomic_file(frame: pd.DataFrame, path: str) -> None:
+    """Write a frame read by `read_atomic_file` back with its header, as `build_files` writes."""
+    frame.to_csv(path, sep="\t", index=False, header=list(frame.attrs["header"]), quoting=csv.QUOTE_NONE)
+
+
 def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = None,
                       explicit: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read `path` into columns user, item[, rating][, time] (ids as strings, file order kept).
@@ -70,8 +85,7 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
     if not os.path.isfile(path):
         raise CSRecError(f"input file '{path}' does not exist")
     if fmt == "atomic":
-        raw = pd.read_csv(path, sep=sep or "\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
-        raw.columns = [c.split(":", 1)[0] for c in raw.columns]  # "item_id:token" -> "item_id"
+        raw = read_atomic_file(path, sep or "\t")
     elif fmt == "csv":
         raw = pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False)
         raw.columns = [c.strip() for c in raw.columns]

@@ -26,7 +26,4 @@ TEACHERS: dict[str, TeacherBuilder] = {
     "training": build_training_level_teacher,  # CSRec-T
 }
 
-METHOD_NAMES = {"none": "Base", "pop": "SoftRec", "model": "CSRec-M", "data": "CSRec-D",
-                "training": "CSRec-T"}
-
-__all__ = ["TEACHERS", "METHOD_NAMES", "TeacherContext", "TeacherBuilder"]
+__all__ = ["TEACHERS", "TeacherContext", "TeacherBuilder"]
