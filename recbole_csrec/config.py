@@ -5,6 +5,7 @@ import os
 from typing import Any
 
 from recbole.config import Config
+from recbole.utils import ModelType
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import resolve_student_model
@@ -15,8 +16,11 @@ from recbole_csrec.paths import PROPERTIES_DIR
 class CSRecConfig(Config):
     """RecBole Config that also reads the package's `properties/` and validates CSRec keys.
 
-    Precedence (low to high): RecBole's yaml, this package's overall/model/dataset yaml,
-    the user's config files, config_dict, then `--key=value` on the command line.
+    Precedence (low to high): RecBole's yaml, this package's overall.yaml (CSRec keys only), the
+    preset's yaml (`preset: paper`: preset/paper/overall.yaml and preset/paper/model/<Model>.yaml),
+    the built-in dataset's yaml, the user's config files, config_dict, then `--key=value`.
+    With `preset: none` (the default for any dataset but the built-ins) every RecBole key
+    resolves exactly as RecBole's own Config resolves it for the same files.
     """
 
     def __init__(self, model: str | None = None, dataset: str | None = None,
@@ -58,13 +62,57 @@ class CSRecConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        for path in (
-            os.path.join(PROPERTIES_DIR, "overall.yaml"),
-            os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"),
-            os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml"),
-        ):
-            if os.path.isfile(path):
-                self._update_internal_config_dict(path)
+        self._update_internal_config_dict(os.path.join(PROPERTIES_DIR, "overall.yaml"))
+        dataset_file = os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")
+        if os.path.isfile(dataset_file):  # a built-in dataset; it names its preset
+            self._update_internal_config_dict(dataset_file)
+        preset = self.external_config_dict.get("preset", self.internal_config_dict.get("preset"))
+        for path in preset_files(preset, model):
+            self._update_internal_config_dict(path)
+        if os.path.isfile(dataset_file):  # the dataset's own settings win over the preset's
+            self._update_internal_config_dict(dataset_file)
+
+    def _set_default_parameters(self):
+        # RecBole raises a bare ValueError here for a CE model whose config keeps RecBole's
+        # default negative sampling; say what to set instead (CSRec never overrides it silently).
+        final = self.final_config_dict
+        if (final.get("loss_type") == "CE" and not hasattr(self.model_class, "input_type")
+                and final.get("MODEL_TYPE") == ModelType.SEQUENTIAL
+                and final.get("train_neg_sample_args") is not None):
+            raise CSRecError(f"train_neg_sample_args={final['train_neg_sample_args']!r} is not accepted "
+                             "with loss_type CE (RecBole's rule; CSRec trains with CE): set "
+                             "train_neg_sample_args: ~ in your config, or use --preset=paper")
+        super()._set_default_parameters()
+
+
+def available_presets() -> list[str]:
+    """`none` plus every folder of properties/preset/."""
+    folder = os.path.join(PROPERTIES_DIR, "preset")
+    return ["none"] + sorted(n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
+
+
+def preset_files(preset: Any, model: str) -> list[str]:
+    """The yaml files of settings preset `preset` for `model` (none for `none`).
+
+    Raises CSRecError for an unknown preset.
+    """
+    accepted = available_presets()
+    if preset not in accepted:
+        raise CSRecError(f"unknown preset {preset!r}: accepted are {', '.join(accepted)}")
+    if preset == "none":
+        return []
+    folder = os.path.join(PROPERTIES_DIR, "preset", preset)
+    files = [os.path.join(folder, "overall.yaml"), os.path.join(folder, "model", f"{model}.yaml")]
+    return [path for path in files if os.path.isfile(path)]
+
+
+def preset_description(config: Config) -> str:
+    """One log line: which settings preset is in force."""
+    preset = config["preset"]
+    if preset == "none":
+        return "settings preset: none (RecBole's defaults for every RecBole key, then your files)"
+    files = [os.path.relpath(p, os.path.dirname(PROPERTIES_DIR)) for p in preset_files(preset, config["model"])]
+    return f"settings preset: {preset} ({', '.join(files)}; your files and --key=value still win)"
 
 
 def _number(config: Config, key: str) -> float:

@@ -37,7 +37,7 @@ CASES = [
 
 @pytest.mark.parametrize("args, message", CASES)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_data, monkeypatch, capsys, args, message):
-    argv = ["--model=GRU4Rec", f"--dataset={TINY_NAME}", f"--data_path={tiny_data}"] + args
+    argv = ["--model=GRU4Rec", f"--dataset={TINY_NAME}", f"--data_path={tiny_data}", "--preset=paper"] + args
     argv = list({a.split("=")[0]: a for a in argv}.values())  # later --key wins, like a user retyping
     monkeypatch.setattr(sys, "argv", ["recbole-csrec"] + argv)
     before = sorted(os.listdir("."))

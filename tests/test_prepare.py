@@ -127,7 +127,7 @@ def test_atomic_input_loads_in_recbole_with_consistent_ids(tiny_data, tmp_path, 
     printed = capsys.readouterr().out
     assert "#interactions" in printed and f"--config_files={os.path.join(out, 'tw', 'tw.yaml')}" in printed
     config = CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[os.path.join(out, "tw", "tw.yaml")],
-                         config_dict={"data_path": out, "epochs": 1, "show_progress": False,
+                         config_dict={"preset": "paper", "data_path": out, "epochs": 1, "show_progress": False,
                                       "state": "WARNING", "use_gpu": False,
                                       "metrics": ["Recall", "NDCG", "Recall+", "NDCG+"],
                                       "valid_metric": "NDCG+@10"})
@@ -156,6 +156,7 @@ def test_builtin_yaml_matches_protocol():
         with open(os.path.join(PROPERTIES_DIR, "dataset", f"{name}.yaml")) as handle:
             shipped = yaml.safe_load(handle)
         shipped.pop("epochs", None)  # a compute budget, not part of the protocol
+        assert shipped.pop("preset") == "paper"  # the paper's datasets train with its settings
         assert shipped == dataset_yaml(name, spec.window, True)
 
 
@@ -219,7 +220,7 @@ def test_plain_recbole_trainer_collects_ratings(tiny_data, tmp_path):
 
     out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
     config = CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
-                         config_dict={"data_path": out, "use_gpu": False, "state": "WARNING",
+                         config_dict={"preset": "paper", "data_path": out, "use_gpu": False, "state": "WARNING",
                                       "metrics": ["Recall", "Recall+"], "topk": [10],
                                       "valid_metric": "Recall+@10", "rating_threshold": 0})
     dataset = create_dataset(config)
@@ -233,17 +234,17 @@ def test_normalised_ratings_are_refused(tiny_data, tmp_path):
     out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
     with pytest.raises(CSRecError, match="normalize_all"):
         CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
-                    config_dict={"data_path": out, "metrics": ["Recall+"], "normalize_all": True})
+                    config_dict={"preset": "paper", "data_path": out, "metrics": ["Recall+"], "normalize_all": True})
     with pytest.raises(CSRecError, match="rating_threshold"):
         CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
-                    config_dict={"data_path": out, "rating_threshold": "high"})
+                    config_dict={"preset": "paper", "data_path": out, "rating_threshold": "high"})
 
 
 def test_no_rating_field_fails_before_training(tiny_data, tmp_path, capsys, monkeypatch):
     from recbole_csrec.cli import main as cli_main
 
     out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
-    monkeypatch.setattr("sys.argv", ["run_recbole_csrec.py", f"--data_path={out}", "--epochs=1",
+    monkeypatch.setattr("sys.argv", ["run_recbole_csrec.py", f"--data_path={out}", "--epochs=1", "--preset=paper",
                                      "--metrics=[Recall,NDCG+]", "--load_col={'inter': ['user_id', "
                                      "'item_id_list', 'item_id']}", "--state=WARNING", "--use_gpu=False"])
     code = cli_main(["--model=GRU4Rec", "--dataset=tw", f"--config_files={props_yaml}"])
