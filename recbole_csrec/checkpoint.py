@@ -15,6 +15,27 @@ from recbole_csrec.atomic import atomic_file
 FORMAT = "recbole_csrec.weights/1"
 
 
+def plain(value: Any) -> Any:
+    """A JSON-able, deterministic form of a config value (enums, devices, tuples, sets -> str/list),
+    so that metadata loads with weights_only=True."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def config_meta(config) -> dict[str, Any]:
+    """What rebuilds a run's config (recbole_csrec.utils.load_data_and_model): the model, the
+    dataset and the settings the user gave (config files' contents, config_dict, --key=value)."""
+    return {"model": config["model"], "dataset": config["dataset"],
+            "settings": plain(dict(config.external_config_dict))}
+
+
 def exported_module(model: nn.Module) -> nn.Module:
     """The module whose weights are saved: a student's backbone, so the file loads into plain RecBole."""
     return getattr(model, "backbone", model)

@@ -7,10 +7,10 @@ from logging import getLogger
 from typing import Any
 
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_local_time, get_model, init_logger, init_seed, set_color
+from recbole.utils import get_local_time, init_logger, init_seed, set_color
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.config import CSRecConfig
+from recbole_csrec.config import CSRecConfig, preset_description
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.names import method_name
@@ -18,6 +18,7 @@ from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
+from recbole_csrec.utils import get_model
 
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
@@ -73,6 +74,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
+    logger.info(preset_description(config))
 
     full_dataset = create_dataset(config)
     logger.info(full_dataset)

@@ -10,7 +10,7 @@ from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.checkpoint import load_into, save_weights
+from recbole_csrec.checkpoint import config_meta, load_into, save_weights
 from recbole_csrec.metrics import require_rating_field
 
 
@@ -49,10 +49,13 @@ class CSRecTrainer(Trainer):
     - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly).
     """
 
-    def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
+    def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
+                 write_files: bool = True) -> None:
         super().__init__(config, model)
         self.phase = phase
-        self.saved_model_file = weights_file
+        # Default: RecBole's own file name (<checkpoint_dir>/<model>-<time>.pth), so that
+        # recbole_csrec.utils.get_trainer(...)(config, model) works as RecBole's lookup does.
+        self.saved_model_file = weights_file or self.saved_model_file
         self.write_files = write_files
         self.best_epoch = -1
         self._best_state: dict | None = None
@@ -68,6 +71,7 @@ class CSRecTrainer(Trainer):
             save_weights(module, self.saved_model_file, {
                 "phase": self.phase, "model": self.config["model"], "dataset": self.config["dataset"],
                 "epoch": int(epoch), "best_valid_score": float(self.best_valid_score),
+                "config": config_meta(self.config),
             })
             if verbose:
                 self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")

@@ -9,11 +9,12 @@ from typing import Any, Callable
 
 from recbole.config import Config
 from recbole.data.dataloader import TrainDataLoader
-from recbole.utils import get_model, init_seed, set_color
+from recbole.utils import init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
 from recbole_csrec.teachers.store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
+from recbole_csrec.utils import get_model
 
 
 @dataclass
@@ -125,7 +126,7 @@ class TeacherContext:
                                              **trainer_kwargs)
                 result = self.phases[-1]
                 result.meta.update(reused=False, store_key=key)
-                store.publish(key, fields, model, result.as_dict())
+                store.publish(key, fields, model, result.as_dict(), self.teacher_config)
                 return model, trainer
         start = time()
         entry.load_into(model)

@@ -30,7 +30,7 @@ from recbole.config import Config
 from torch import nn
 
 from recbole_csrec.atomic import atomic_dir
-from recbole_csrec.checkpoint import load_into, save_weights
+from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
 
 KEY_VERSION = 1
 WEIGHTS = "weights.pth"
@@ -51,6 +51,7 @@ NON_DETERMINING_KEYS = frozenset({
     "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
     "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
     "detect_anomaly",  # debugging only: the same weights either way
+    "preset",  # a name for other keys' values, which enter the key themselves
 })
 
 _fingerprints: dict[tuple, str] = {}
@@ -86,23 +87,10 @@ def dataset_fingerprint(data_path: str) -> str:
     return _fingerprints[signature]
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able, deterministic form of a config value (enums, devices, tuples, sets)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(_plain(v) for v in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def teacher_key_fields(teacher_config: Config, kind: str, role: str, seed: int,
                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything that determines one teacher, as plain JSON values."""
-    model_config = {k: _plain(v) for k, v in teacher_config.final_config_dict.items()
+    model_config = {k: plain(v) for k, v in teacher_config.final_config_dict.items()
                     if k not in NON_DETERMINING_KEYS}
     return {
         "version": KEY_VERSION,
@@ -112,7 +100,7 @@ def teacher_key_fields(teacher_config: Config, kind: str, role: str, seed: int,
         "role": role,
         "model": teacher_config["model"],
         "seed": int(seed),
-        "extra": _plain(dict(extra or {})),
+        "extra": plain(dict(extra or {})),
         "config": model_config,
     }
 
@@ -173,18 +161,20 @@ class TeacherStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def publish(self, key: str, fields: dict[str, Any], model: nn.Module,
-                result: dict[str, Any]) -> StoredTeacher:
+                result: dict[str, Any], config: Config | None = None) -> StoredTeacher:
         """Write weights + manifest to a temp folder, then rename it to `<store>/<key>`.
-        Call while holding `lock(key)`."""
+        Call while holding `lock(key)`. `config` (the teacher's) lets
+        recbole_csrec.utils.load_data_and_model rebuild its data from the weight file."""
         os.makedirs(self.root, exist_ok=True)
         # Leftovers of a crashed writer of this key (we hold its lock, so none is live).
         for stale in glob.glob(os.path.join(self.root, f".tmp-{key}-*")):
             shutil.rmtree(stale, ignore_errors=True)
         try:
             with atomic_dir(self.folder(key), replace=False) as tmp:
-                save_weights(model, os.path.join(tmp, WEIGHTS),
-                             {"store_key": key, "phase": fields.get("role", ""),
-                              "model": fields.get("model", "")})
+                meta = {"store_key": key, "phase": fields.get("role", ""), "model": fields.get("model", "")}
+                if config is not None:
+                    meta["config"] = config_meta(config)
+                save_weights(model, os.path.join(tmp, WEIGHTS), meta)
                 manifest = {"key": key, "fields": fields, "result": result}
                 with open(os.path.join(tmp, MANIFEST), "w") as handle:
                     json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
