@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,3 +87,35 @@ def test_forward_kl_gradient_is_p_minus_r():
     r, p = _hand_r_and_p()
     assert logits.grad[0, 1:].tolist() == pytest.approx([pi - ri for pi, ri in zip(p, r)], abs=1e-6)
     assert logits.grad[0, 0].item() == 0.0  # padding column: no gradient
+
+
+def _numpy_soft_label_kl(student, teacher, target, temperature, direction):
+    """Eq. 14-15 in float64 numpy, written from the paper (an oracle independent of loss.py):
+    r = 0.5*(softmax(e_u/T) + onehot), P_f = softmax(student), over real items (column 0 dropped)."""
+    def softmax(x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    q = softmax(teacher[:, 1:] / temperature)
+    onehot = np.zeros_like(q)
+    onehot[np.arange(len(target)), target - 1] = 1.0
+    r = 0.5 * (q + onehot)
+    p = softmax(student[:, 1:])
+    a, b = (r, p) if direction == "forward" else (p, r)
+    return float(np.mean(np.sum(a * (np.log(a) - np.log(b)), axis=1)))
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_soft_label_kl_matches_numpy_on_random_batches(direction, seed):
+    rng = np.random.default_rng(seed)
+    batch, n_items, temperature = 6, 40, float(rng.uniform(0.5, 9.0))
+    student = rng.normal(scale=3.0, size=(batch, n_items))
+    teacher = rng.normal(scale=3.0, size=(batch, n_items))
+    teacher[:, 0] = 50.0  # a large padding logit must not matter
+    target = rng.integers(1, n_items, size=batch)
+    log_q = torch.log_softmax(torch.tensor(teacher[:, 1:]) / temperature, dim=-1)
+    log_q = torch.cat([torch.full((batch, 1), float("-inf"), dtype=log_q.dtype), log_q], dim=1)
+    got = soft_label_kl(torch.tensor(student, dtype=torch.float32), log_q.float(),
+                        torch.tensor(target), direction).item()
+    expected = _numpy_soft_label_kl(student, teacher, target, temperature, direction)
+    assert got == pytest.approx(expected, rel=1e-4, abs=1e-6)

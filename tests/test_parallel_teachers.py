@@ -1,4 +1,8 @@
-"""Teachers trained as Ray tasks equal teachers trained one after the other (same seeds)."""
+"""Teachers trained as Ray tasks equal teachers trained one after the other (same seeds).
+
+Both runs train every teacher (`reuse_teachers: False`: no teacher store, so the parallel run
+cannot load the sequential run's teachers), and the parallel one is checked to have trained in
+Ray worker processes."""
 from __future__ import annotations
 
 import os
@@ -10,14 +14,24 @@ from recbole.utils import init_seed
 
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.teachers import TEACHERS, TeacherContext
+from recbole_csrec.teachers import parallel as parallel_module
 from recbole_csrec.teachers.parallel import parallel_workers
 from tests.conftest import TINY_NAME, fast_config
+
+_TRAIN_ONE = parallel_module._train_one  # the real task body, also in a Ray worker importing this file
+
+
+def _train_one_recording_pid(ctx, spec, threads):
+    """The Ray task body, plus the process it ran in."""
+    state, result = _TRAIN_ONE(ctx, spec, threads)
+    result.meta["test_pid"] = os.getpid()
+    return state, result
 
 
 def _teachers(data_path: str, teacher: str, parallel: bool):
     config = CSRecConfig(model="GRU4Rec", dataset=TINY_NAME,
                          config_dict=fast_config(data_path, teacher=teacher, parallel_teachers=parallel,
-                                                 epochs=2))
+                                                 epochs=2, reuse_teachers=False))
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
@@ -29,8 +43,11 @@ def _teachers(data_path: str, teacher: str, parallel: bool):
 @pytest.fixture(scope="module")
 def ray_two_cpus():
     ray = pytest.importorskip("ray")
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    # workers import this package (repo root) and this test module (its wrapped task body)
+    path = os.pathsep.join([os.path.dirname(tests_dir), tests_dir])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             runtime_env={"env_vars": {"PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}})
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
 
@@ -44,6 +61,7 @@ def test_default_is_sequential(tiny_data):
 @pytest.mark.parametrize("teacher", ["model", "data"])
 def test_parallel_equals_sequential(tiny_data, ray_two_cpus, monkeypatch, teacher):
     monkeypatch.setattr("os.cpu_count", lambda: 2)  # two CPU groups, whatever this machine has
+    monkeypatch.setattr(parallel_module, "_train_one", _train_one_recording_pid)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tasks use the driver's thread count; 1 keeps 2 tasks on 2 CPUs
     try:
@@ -53,6 +71,13 @@ def test_parallel_equals_sequential(tiny_data, ray_two_cpus, monkeypatch, teache
         torch.set_num_threads(threads)
     assert [p.name for p in par_ctx.phases] == [p.name for p in seq_ctx.phases] == ["teacher-1", "teacher-2"]
     assert [p.meta["seed"] for p in par_ctx.phases] == [p.meta["seed"] for p in seq_ctx.phases]
+    # every teacher was trained (none loaded from a store) ...
+    assert not any(p.meta.get("reused") for p in seq_ctx.phases + par_ctx.phases)
+    assert not os.path.exists(os.path.join("saved", "teacher_store"))
+    # ... sequentially in this process, and in parallel in Ray worker processes
+    assert not any("test_pid" in p.meta for p in seq_ctx.phases)
+    worker_pids = [p.meta["test_pid"] for p in par_ctx.phases]
+    assert all(pid != os.getpid() for pid in worker_pids)
     for a, b in zip(sequential.teachers, parallel.teachers):
         for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), name
