@@ -1,0 +1,46 @@
+"""properties/ has one home (the top level) and ships inside the wheel as recbole_csrec/properties."""
+from __future__ import annotations
+
+import configparser
+import os
+import subprocess
+import sys
+import zipfile
+
+from setuptools import find_packages
+
+from recbole_csrec.paths import PROPERTIES_DIR, shipped_properties_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _yaml_files(folder: str) -> set[str]:
+    return {os.path.relpath(os.path.join(root, name), folder)
+            for root, _, names in os.walk(folder) for name in names if name.endswith(".yaml")}
+
+
+def test_one_home_for_the_yaml():
+    assert PROPERTIES_DIR == os.path.join(REPO, "properties")
+    assert not os.path.exists(os.path.join(REPO, "recbole_csrec", "properties"))  # no second copy
+    assert shipped_properties_file("properties/hyper/paper_grid.yaml") == \
+        os.path.join(REPO, "properties", "hyper", "paper_grid.yaml")
+    assert shipped_properties_file("elsewhere/paper_grid.yaml") is None
+
+
+def test_setup_cfg_lists_every_package():
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "setup.cfg"))
+    listed = set(parser["options"]["packages"].split())
+    found = set(find_packages(REPO, include=["recbole_csrec", "recbole_csrec.*"]))
+    assert listed == found | {"recbole_csrec.properties"}
+
+
+def test_the_wheel_ships_every_yaml(tmp_path):
+    out = str(tmp_path / "wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", out, REPO], check=True, capture_output=True, timeout=300)
+    (wheel,) = [os.path.join(out, n) for n in os.listdir(out) if n.endswith(".whl")]
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {n[len("recbole_csrec/properties/"):] for n in names if n.startswith("recbole_csrec/properties/")}
+    assert shipped == _yaml_files(PROPERTIES_DIR) and "overall.yaml" in shipped
+    assert "recbole_csrec/resources/lastfm_small.csv" in names
