@@ -12,7 +12,7 @@ def test_bench_speed_quick(tiny_data, tmp_path):
     output = tmp_path / "performance.md"
     command = [sys.executable, os.path.join(REPO, "run_scripts", "bench_speed.py"), "--model", "GRU4Rec",
                "--dataset", "tiny", "--teacher", "model", "--quick", "--epochs", "2", "--threads", "1",
-               "--output", str(output), f"--data_path={tiny_data}", "--use_gpu=False", "--state=WARNING",
+               "--output", str(output), f"--data_path={tiny_data}", "--use_gpu=False", "--state=WARNING", "--preset=paper",
                "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]
     env = dict(os.environ, PYTHONPATH=REPO)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)

@@ -214,7 +214,7 @@ def test_bad_keys_are_rejected(tiny_data, key, value, message):
 
 def test_cli_bad_alpha_exits_2(tiny_data, monkeypatch, capsys):
     args = ["--model=GRU4Rec", f"--dataset={TINY_NAME}", "--teacher=training", f"--data_path={tiny_data}",
-            "--alpha=2"]
+            "--alpha=2", "--preset=paper"]
     monkeypatch.setattr(sys, "argv", ["run_recbole_csrec.py"] + args)
     assert cli_main(args) == 2
     assert "alpha=2 is outside [0, 1]" in capsys.readouterr().err
@@ -257,7 +257,7 @@ def test_training_level_sampled_normaliser_from_cli(tiny_data, monkeypatch):
             "--epochs=1", "--embedding_size=16", "--hidden_size=16", "--MAX_ITEM_LIST_LENGTH=10",
             "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}", "--state=WARNING",
             "--use_gpu=False", "--noise_rank=4", "--noise_normalizer=sampled", "--noise_sample_size=10",
-            "--checkpoint_dir=saved"]
+            "--checkpoint_dir=saved", "--preset=paper"]
     monkeypatch.setattr(sys, "argv", ["run_recbole_csrec.py"] + args)
     assert cli_main(args) == 0
     weights = [os.path.join(root, f) for root, _, files in os.walk("saved") for f in files
