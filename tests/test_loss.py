@@ -86,3 +86,50 @@ def test_forward_kl_gradient_is_p_minus_r():
     r, p = _hand_r_and_p()
     assert logits.grad[0, 1:].tolist() == pytest.approx([pi - ri for pi, ri in zip(p, r)], abs=1e-6)
     assert logits.grad[0, 0].item() == 0.0  # padding column: no gradient
+
+
+def _numpy_objective(logits, teacher_logits, target, beta, temperature):
+    """(1-beta)*CE over all columns + beta*KL(r || P_f) over the real columns, in numpy float64."""
+    import numpy as np
+
+    logits, teacher_logits = np.asarray(logits, float), np.asarray(teacher_logits, float)
+    total = 0.0
+    for row, teacher_row, t in zip(logits, teacher_logits, target):
+        log_p_all = row - np.log(np.exp(row).sum())
+        real = row[1:]
+        log_p_real = real - np.log(np.exp(real).sum())
+        q = np.exp(teacher_row[1:] / temperature)
+        q /= q.sum()
+        r = 0.5 * q
+        r[t - 1] += 0.5
+        kl = float((r * (np.log(r) - log_p_real)).sum())
+        total += (1 - beta) * -log_p_all[t] + beta * kl
+    return total / len(target)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 1.0])
+def test_forward_student_objective_matches_numpy_and_two_part_gradient(beta):
+    """The one-log-softmax objective: value = numpy oracle; gradient = (1-beta)*CE + beta*KL's."""
+    from recbole_csrec.loss import forward_student_objective
+
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn(5, 9, generator=generator, dtype=torch.float64) * 3
+    logits[:, 0] = torch.randn(5, generator=generator, dtype=torch.float64)  # padding logit: not zero
+    teacher = torch.randn(5, 9, generator=generator, dtype=torch.float64) * 2
+    teacher[:, 0] = float("-inf")
+    target = torch.tensor([1, 8, 3, 3, 5])
+    log_q = torch.log_softmax(teacher / T, dim=-1)
+
+    fused_logits = logits.clone().requires_grad_(True)
+    objective = forward_student_objective(fused_logits, log_q, target, beta)
+    objective.loss.backward()
+    oracle = _numpy_objective(logits.tolist(), teacher.tolist(), target.tolist(), beta, T)
+    assert objective.loss.item() == pytest.approx(oracle, rel=1e-9, abs=1e-9)
+    ce = torch.nn.functional.cross_entropy(logits, target).item()
+    assert objective.ce.item() == pytest.approx(ce, rel=1e-9)
+
+    two_part_logits = logits.clone().requires_grad_(True)
+    two_part = sum(student_loss(torch.nn.functional.cross_entropy(two_part_logits, target),
+                                soft_label_kl(two_part_logits, log_q, target, "forward"), beta))
+    two_part.backward()
+    assert torch.allclose(fused_logits.grad, two_part_logits.grad, atol=1e-10)
