@@ -46,3 +46,14 @@ def test_bench_speed_bad_input_is_one_line(tiny_data, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("bench_speed: error:") and "NoSuchModel" in err[0]
     assert not (tmp_path / "p.md").exists()
+
+
+def test_step_costs_times_every_variant(tiny_data, capsys):
+    from recbole_csrec.benchmark import step_costs
+
+    assert step_costs.main(["--model", "GRU4Rec", "--dataset", "tiny", "--batches", "5", f"--data_path={tiny_data}",
+                            "--use_gpu=False", "--train_batch_size=16",
+                            "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]) == 0
+    out = capsys.readouterr().out
+    for variant in ("| base |", "| two-part |", "| one log-softmax |", "| one log-softmax + tempered cache |"):
+        assert variant in out
