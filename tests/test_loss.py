@@ -133,3 +133,36 @@ def test_forward_student_objective_matches_numpy_and_two_part_gradient(beta):
                                 soft_label_kl(two_part_logits, log_q, target, "forward"), beta))
     two_part.backward()
     assert torch.allclose(fused_logits.grad, two_part_logits.grad, atol=1e-10)
+
+
+@pytest.mark.parametrize("model", ["GRU4Rec", "Caser", "NextItNet"])
+def test_student_step_equals_two_part_loss_with_regularisers(tiny_data, model):
+    """A whole student step (the backbone's CE call computes the objective) gives the same parts,
+    total and gradients as CE + soft_label_kl, for models with regularisers too (Caser, NextItNet)."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, init_seed
+
+    from recbole_csrec.benchmark.step_costs import TwoPartStudent
+    from recbole_csrec.config import CSRecConfig
+    from recbole_csrec.model import CSRecStudent
+    from recbole_csrec.soft_labels import TeacherEnsemble
+    from tests.conftest import TINY_NAME, fast_config
+
+    config = CSRecConfig(model=model, dataset=TINY_NAME,
+                         config_dict=fast_config(tiny_data, beta=0.3, reg_weight=0.05, dropout_prob=0.0))
+    init_seed(0, True)
+    train_data = data_preparation(config, create_dataset(config))[0]
+    dataset = train_data._dataset
+    teacher = TeacherEnsemble([get_model(model)(config, dataset)])
+    batch = next(iter(train_data))
+    parts, grads = {}, {}
+    for name, cls in (("fused", CSRecStudent), ("two-part", TwoPartStudent)):
+        init_seed(5, True)
+        student = cls(config, dataset, get_model(model)(config, dataset), teacher).eval()
+        parts[name] = student.calculate_loss(batch)
+        sum(parts[name]).backward()
+        grads[name] = [p.grad.clone() for p in student.parameters() if p.grad is not None]
+    assert [p.item() for p in parts["fused"]] == pytest.approx([p.item() for p in parts["two-part"]], rel=1e-5)
+    assert len(grads["fused"]) == len(grads["two-part"]) > 0
+    for fused, two_part in zip(grads["fused"], grads["two-part"]):
+        assert torch.allclose(fused, two_part, atol=1e-6, rtol=1e-4)
