@@ -35,10 +35,12 @@ def test_bench_speed_quick(tiny_data, tmp_path, capsys):
     # RecBole's phase runs with anomaly mode as RecBole leaves it (on in 1.2.1), ours with it off
     assert "| RecBole as shipped (GRU4Rec, RecBole Trainer) | on |" in text
     assert "| Base (CSRec, teacher none) | off |" in text
-    # a second run for another model keeps the first section
+    # a second run for another model keeps the first section and the hand-written notes
+    output.write_text(text.replace("<!-- bench:", "\n<!-- notes -->\nkept by hand\n<!-- /notes -->\n<!-- bench:", 1))
     assert speed.main(_argv("SASRec", tiny_data, output)) == 0
     text = output.read_text()
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text and "<!-- bench:SASRec-tiny-model -->" in text
+    assert text.count("kept by hand") == 1
 
 
 def test_bench_speed_bad_input_is_one_line(tiny_data, tmp_path, capsys):

@@ -381,14 +381,18 @@ resident (parameters, Adam state, cache or teachers); RSS sampled every 2 ms on 
 
 
 def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> None:
-    """Replace (or add) this model/dataset/teacher section of the doc; atomic write."""
+    """Replace (or add) this model/dataset/teacher section of the doc; atomic write. Text between
+    `<!-- notes -->` and `<!-- /notes -->` (written by hand, with its own commands) is kept."""
     key = f"{result['model']}-{result['dataset']}-{result['teacher']}"
     sections: dict[str, str] = {}
+    notes = ""
     if os.path.isfile(path):
         with open(path) as handle:
             text = handle.read()
         for name, body in re.findall(r"<!-- bench:(\S+) -->\n(.*?)<!-- /bench -->\n", text, re.S):
             sections[name] = body
+        kept = re.search(r"\n<!-- notes -->\n.*?<!-- /notes -->\n", text, re.S)
+        notes = kept.group(0) if kept else ""
     machine = "; ".join(f"{k}: {v}" for k, v in result["machine"].items())
     body = [f"## {result['model']} on {result['dataset']} (teacher {result['teacher']}, m={result['m']})", "",
             f"`{command}`", "",
@@ -399,7 +403,7 @@ def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> Non
             f"<details><summary>raw</summary>\n\n```json\n{json.dumps(result, indent=1, default=str)}\n```\n</details>",
             ""]
     sections[key] = "\n".join(body) + "\n"
-    text = DOC_HEAD + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items())
+    text = DOC_HEAD + notes + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items())
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".md", dir=folder)
