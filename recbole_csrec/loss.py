@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,69 @@ def soft_label_kl(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor,
         return F.cross_entropy(real_logits, r) + neg_entropy
     log_p = F.log_softmax(real_logits, dim=-1)
     return (log_p.exp() * (log_p - log_r)).sum(dim=-1).mean()
+
+
+class StudentObjective(NamedTuple):
+    """One batch of the forward-KL student objective."""
+
+    loss: torch.Tensor  # mean of (1-beta)*CE + beta*KL(r || P_f), with gradient
+    ce: torch.Tensor    # mean CE against the target (detached, for logging)
+
+
+def log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x <= 0, accurate at both ends."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def forward_student_objective(logits: torch.Tensor, teacher_log_probs: torch.Tensor,
+                              target: torch.Tensor, beta: float,
+                              teacher_q_log_q: torch.Tensor | None = None) -> StudentObjective:
+    """(1-beta)*CE(onehot, P) + beta*KL(r || P_f) from ONE log-softmax of the student's logits.
+
+    `logits` [B, n_items] are what the backbone's own CE sees (column 0, padding, included);
+    `teacher_log_probs` is log softmax(e_u/T) with column 0 = -inf; `target` holds item ids.
+    With log_p = log_softmax(logits), P_f (the real items only) has log P_f = log_p - log(1-p_0),
+    and r = q/2 + onehot/2 gives, per row,
+
+        (1-beta)*CE + beta*KL = -sum_j w_j log_p_j + beta*log(1-p_0) + beta*sum_j r_j log r_j,
+        w = (beta/2)*q + (1-beta/2)*onehot(target).
+
+    The last term is a constant. The padding term's gradient, -beta*p_0/(1-p_0) per unit of
+    log_p_0, is folded into w_0 (its value added as a constant), so backward is one weighted sum
+    and one log-softmax backward: no second softmax, no copy of the real columns, no r tensor.
+    `teacher_q_log_q` (per row sum_j q_j log q_j, when the source knows it) saves the entropy pass.
+    Value and gradient equal soft_label_kl's forward path (tests/test_loss.py).
+    """
+    index = target.unsqueeze(1)
+    if logits.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the loss in fp32
+        logits = logits.float()
+    log_p = F.log_softmax(logits, dim=-1)
+    with torch.no_grad():
+        log_q = teacher_log_probs.to(log_p.dtype)
+        q = log_q.exp()
+        if teacher_q_log_q is None:
+            teacher_q_log_q = (q * log_q).nansum(dim=-1)  # 0 * log 0 (q = 0, log q = -inf) counts as 0
+        neg_entropy_r = _neg_entropy_of_soft_label(q, log_q, index, teacher_q_log_q.to(log_p.dtype))
+        log_p_pad = log_p[:, 0]
+        log_real_mass = log1mexp(log_p_pad)  # log(1 - p_0)
+        weights = q.mul_(0.5 * beta).scatter_add_(1, index, torch.full_like(q[:, :1], 1.0 - 0.5 * beta))
+        weights[:, 0] = beta * torch.exp(log_p_pad - log_real_mass)  # p_0 / (1 - p_0)
+        constant = weights[:, 0] * log_p_pad + beta * (log_real_mass + neg_entropy_r)
+        ce = -log_p.gather(1, index).mean()
+    loss = (constant - (weights * log_p).sum(dim=-1)).mean()
+    return StudentObjective(loss, ce)
+
+
+def _neg_entropy_of_soft_label(q: torch.Tensor, log_q: torch.Tensor, index: torch.Tensor,
+                               q_log_q: torch.Tensor) -> torch.Tensor:
+    """sum_j r_j log r_j per row for r = q/2 + onehot/2, from q = softmax(e_u/T), its log and
+    sum_j q_j log q_j."""
+    half_log2 = 0.5 * math.log(2.0)
+    q_t, log_q_t = q.gather(1, index).squeeze(1), log_q.gather(1, index).squeeze(1)
+    q_log_q_t = torch.where(q_t > 0, q_t * log_q_t, torch.zeros_like(q_t))
+    r_t = 0.5 * (q_t + 1.0)
+    off_target = 0.5 * q_log_q - half_log2 - 0.5 * q_log_q_t + half_log2 * q_t
+    return off_target + r_t * torch.log(r_t)
 
 
 def student_loss(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Benchmark: the 12-point beta x T grid for CSRec-M, with and without teacher reuse.
 
-    PYTHONPATH=$PWD python run_scripts/bench_tune.py [--model GRU4Rec] [--epochs 3]
+    python run_scripts/bench_tune.py [--model GRU4Rec] [--epochs 3]
         [--users 400] [--items 300] [--length 30] [--num_cpus 2] [--output results/bench_tune]
 
 Both searches run here, one after the other, on the same synthetic dataset (users walking a
@@ -18,11 +18,8 @@ import shutil
 import sys
 from time import time
 
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from recbole_csrec.data.synthetic import write_chain_dataset  # noqa: E402
-from recbole_csrec.tune import run_hyper_csrec  # noqa: E402
+from recbole_csrec.data.synthetic import write_chain_dataset
+from recbole_csrec.tune import run_hyper_csrec
 
 DATASET = "benchseq"
 

@@ -1,19 +1,20 @@
 """Seconds per training epoch and per validation pass of plain RecBole training (one teacher phase).
 
-    PYTHONPATH=. python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--threads 1] [--key=value ...]
+    python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--threads 1] [--key=value ...]
 
 Uses the shipped defaults (package yaml) plus any --key=value; builds built-in datasets if needed.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from time import perf_counter
 
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_seed
 
+from recbole_csrec.anomaly import anomaly_mode
+from recbole_csrec.argv import recbole_argv
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.trainer import CSRecTrainer
@@ -27,11 +28,11 @@ def main() -> None:
     args, rest = parser.parse_known_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    sys.argv = [sys.argv[0]] + rest  # other --key=value go to RecBole's Config
     print(f"torch threads: {torch.get_num_threads()}")
     for model_name in args.models:
-        config = CSRecConfig(model=model_name, dataset=args.dataset,
-                             config_dict={"show_progress": False, "state": "WARNING"})
+        with recbole_argv(rest):  # other --key=value go to RecBole's Config
+            config = CSRecConfig(model=model_name, dataset=args.dataset,
+                                 config_dict={"show_progress": False, "state": "WARNING"})
         ensure_dataset_files(config)
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
@@ -39,7 +40,8 @@ def main() -> None:
         model = get_model(model_name)(config, train._dataset).to(config["device"])
         trainer = CSRecTrainer(config, model, phase="timing", weights_file="", write_files=False)
         start = perf_counter()
-        trainer._train_epoch(train, 0, show_progress=False)
+        with anomaly_mode(config["detect_anomaly"]):
+            trainer._train_epoch(train, 0, show_progress=False)
         train_s = perf_counter() - start
         start = perf_counter()
         trainer._valid_epoch(valid, show_progress=False)

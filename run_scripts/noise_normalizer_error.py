@@ -5,7 +5,7 @@ For a catalogue of |I| items, a random noise model h = M N (scores S with standa
 -mean_b sum_j P_g1(j|s_b) log h(i_b|j) computed exactly (chunked) and with the sampled normaliser
 (K rows per draw, `--draws` draws), and the seconds of one forward+backward of each.
 
-    PYTHONPATH=$PWD python run_scripts/noise_normalizer_error.py --items 1682 3646 --samples 256 1024 2048
+    python run_scripts/noise_normalizer_error.py --items 1682 3646 --samples 256 1024 2048
 """
 from __future__ import annotations
 

@@ -1,33 +1,61 @@
 """The speed benchmark runs end to end in quick mode on the tiny dataset (figures not asserted)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from recbole_csrec.benchmark import speed
 
 
-def test_bench_speed_quick(tiny_data, tmp_path):
+def _argv(model: str, tiny_data, output) -> list[str]:
+    return ["--model", model, "--dataset", "tiny", "--teacher", "model", "--quick", "--epochs", "2",
+            "--threads", str(torch.get_num_threads()), "--output", str(output), f"--data_path={tiny_data}",
+            "--use_gpu=False", "--state=WARNING", "--preset=paper",
+            "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]
+
+
+def test_bench_speed_quick(tiny_data, tmp_path, capsys):
     output = tmp_path / "performance.md"
-    command = [sys.executable, os.path.join(REPO, "run_scripts", "bench_speed.py"), "--model", "GRU4Rec",
-               "--dataset", "tiny", "--teacher", "model", "--quick", "--epochs", "2", "--threads", "1",
-               "--output", str(output), f"--data_path={tiny_data}", "--use_gpu=False", "--state=WARNING", "--preset=paper",
-               "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]
-    env = dict(os.environ, PYTHONPATH=REPO)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.strip().splitlines()
+    import recbole.model.sequential_recommender  # noqa: F401  (RecBole's import switches anomaly mode on)
+
+    anomaly_before = torch.is_anomaly_enabled()
+    assert speed.main(_argv("GRU4Rec", tiny_data, output)) == 0
+    assert torch.is_anomaly_enabled() == anomaly_before  # the caller's setting survives the bench
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("base/recbole epoch ratio: ")
     assert lines[-1].startswith("student/base epoch ratio: ")
-    ratio = lines[-1].rsplit(" ", 1)[1]
-    assert len(ratio.split(".")[1]) == 2 and float(ratio) > 0
+    for line in lines[-2:]:
+        ratio = line.rsplit(" ", 1)[1]
+        assert len(ratio.split(".")[1]) == 2 and float(ratio) > 0
     text = output.read_text()
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text
     assert "bench_speed.py --model GRU4Rec --dataset tiny" in text and "--output" not in text
-    for label in ("CSRec student, cached", "on-the-fly", "cache build", "end-to-end", "peak memory"):
+    for label in ("RecBole as shipped", "CSRec student, cached", "on-the-fly", "cache build", "end-to-end",
+                  "peak memory", "base/recbole epoch ratio"):
         assert label in text
-    # a second run for another model keeps the first section
-    command[command.index("GRU4Rec")] = "SASRec"
-    assert subprocess.run(command, capture_output=True, text=True, env=env, timeout=300).returncode == 0
+    # RecBole's phase runs with anomaly mode as RecBole leaves it (on in 1.2.1), ours with it off
+    assert "| RecBole as shipped (GRU4Rec, RecBole Trainer) | on |" in text
+    assert "| Base (CSRec, teacher none) | off |" in text
+    # a second run for another model keeps the first section and the hand-written notes
+    output.write_text(text.replace("<!-- bench:", "\n<!-- notes -->\nkept by hand\n<!-- /notes -->\n<!-- bench:", 1))
+    assert speed.main(_argv("SASRec", tiny_data, output)) == 0
     text = output.read_text()
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text and "<!-- bench:SASRec-tiny-model -->" in text
+    assert text.count("kept by hand") == 1
+
+
+def test_bench_speed_bad_input_is_one_line(tiny_data, tmp_path, capsys):
+    assert speed.main(_argv("NoSuchModel", tiny_data, tmp_path / "p.md")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bench_speed: error:") and "NoSuchModel" in err[0]
+    assert not (tmp_path / "p.md").exists()
+
+
+def test_step_costs_times_every_variant(tiny_data, capsys):
+    from recbole_csrec.benchmark import step_costs
+
+    assert step_costs.main(["--model", "GRU4Rec", "--dataset", "tiny", "--batches", "5", f"--data_path={tiny_data}",
+                            "--use_gpu=False", "--train_batch_size=16", "--preset=paper",
+                            "--load_col={'inter': ['user_id', 'item_id', 'rating', 'timestamp']}"]) == 0
+    out = capsys.readouterr().out
+    for variant in ("| base |", "| two-part |", "| one log-softmax |", "| one log-softmax + tempered cache |"):
+        assert variant in out

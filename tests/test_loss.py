@@ -119,3 +119,83 @@ def test_soft_label_kl_matches_numpy_on_random_batches(direction, seed):
                         torch.tensor(target), direction).item()
     expected = _numpy_soft_label_kl(student, teacher, target, temperature, direction)
     assert got == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def _numpy_objective(logits, teacher_logits, target, beta, temperature):
+    """(1-beta)*CE over all columns + beta*KL(r || P_f) over the real columns, in numpy float64."""
+    import numpy as np
+
+    logits, teacher_logits = np.asarray(logits, float), np.asarray(teacher_logits, float)
+    total = 0.0
+    for row, teacher_row, t in zip(logits, teacher_logits, target):
+        log_p_all = row - np.log(np.exp(row).sum())
+        real = row[1:]
+        log_p_real = real - np.log(np.exp(real).sum())
+        q = np.exp(teacher_row[1:] / temperature)
+        q /= q.sum()
+        r = 0.5 * q
+        r[t - 1] += 0.5
+        kl = float((r * (np.log(r) - log_p_real)).sum())
+        total += (1 - beta) * -log_p_all[t] + beta * kl
+    return total / len(target)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 1.0])
+def test_forward_student_objective_matches_numpy_and_two_part_gradient(beta):
+    """The one-log-softmax objective: value = numpy oracle; gradient = (1-beta)*CE + beta*KL's."""
+    from recbole_csrec.loss import forward_student_objective
+
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn(5, 9, generator=generator, dtype=torch.float64) * 3
+    logits[:, 0] = torch.randn(5, generator=generator, dtype=torch.float64)  # padding logit: not zero
+    teacher = torch.randn(5, 9, generator=generator, dtype=torch.float64) * 2
+    teacher[:, 0] = float("-inf")
+    target = torch.tensor([1, 8, 3, 3, 5])
+    log_q = torch.log_softmax(teacher / T, dim=-1)
+
+    fused_logits = logits.clone().requires_grad_(True)
+    objective = forward_student_objective(fused_logits, log_q, target, beta)
+    objective.loss.backward()
+    oracle = _numpy_objective(logits.tolist(), teacher.tolist(), target.tolist(), beta, T)
+    assert objective.loss.item() == pytest.approx(oracle, rel=1e-9, abs=1e-9)
+    ce = torch.nn.functional.cross_entropy(logits, target).item()
+    assert objective.ce.item() == pytest.approx(ce, rel=1e-9)
+
+    two_part_logits = logits.clone().requires_grad_(True)
+    two_part = sum(student_loss(torch.nn.functional.cross_entropy(two_part_logits, target),
+                                soft_label_kl(two_part_logits, log_q, target, "forward"), beta))
+    two_part.backward()
+    assert torch.allclose(fused_logits.grad, two_part_logits.grad, atol=1e-10)
+
+
+@pytest.mark.parametrize("model", ["GRU4Rec", "Caser", "NextItNet"])
+def test_student_step_equals_two_part_loss_with_regularisers(tiny_data, model):
+    """A whole student step (the backbone's CE call computes the objective) gives the same parts,
+    total and gradients as CE + soft_label_kl, for models with regularisers too (Caser, NextItNet)."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, init_seed
+
+    from recbole_csrec.benchmark.step_costs import TwoPartStudent
+    from recbole_csrec.config import CSRecConfig
+    from recbole_csrec.model import CSRecStudent
+    from recbole_csrec.soft_labels import TeacherEnsemble
+    from tests.conftest import TINY_NAME, fast_config
+
+    config = CSRecConfig(model=model, dataset=TINY_NAME,
+                         config_dict=fast_config(tiny_data, beta=0.3, reg_weight=0.05, dropout_prob=0.0))
+    init_seed(0, True)
+    train_data = data_preparation(config, create_dataset(config))[0]
+    dataset = train_data._dataset
+    teacher = TeacherEnsemble([get_model(model)(config, dataset)])
+    batch = next(iter(train_data))
+    parts, grads = {}, {}
+    for name, cls in (("fused", CSRecStudent), ("two-part", TwoPartStudent)):
+        init_seed(5, True)
+        student = cls(config, dataset, get_model(model)(config, dataset), teacher).eval()
+        parts[name] = student.calculate_loss(batch)
+        sum(parts[name]).backward()
+        grads[name] = [p.grad.clone() for p in student.parameters() if p.grad is not None]
+    assert [p.item() for p in parts["fused"]] == pytest.approx([p.item() for p in parts["two-part"]], rel=1e-5)
+    assert len(grads["fused"]) == len(grads["two-part"]) > 0
+    for fused, two_part in zip(grads["fused"], grads["two-part"]):
+        assert torch.allclose(fused, two_part, atol=1e-6, rtol=1e-4)

@@ -107,3 +107,25 @@ def test_bad_cache_keys(tiny_data):
         run_recbole_csrec("GRU4Rec", TINY_NAME, "model", config_dict=fast_config(tiny_data, soft_label_cache_mb=-1))
     with pytest.raises(CSRecError, match="soft_label_topk='x'"):
         run_recbole_csrec("GRU4Rec", TINY_NAME, "model", config_dict=fast_config(tiny_data, soft_label_topk="x"))
+
+
+def test_tempered_cache_matches_on_the_fly_log_probs_for_each_temperature(tiny_data):
+    """The exact cache turns into fp16 log softmax(e/T) once per T; a second T re-tempers it.
+    Each batch's log-probs and sum q log q agree with the teachers' own, up to fp16."""
+    config, train_data, ensemble_source = _setup(tiny_data, train_batch_size=32)
+    cache = cache_soft_labels(ensemble_source, config, train_data)
+    batch = next(iter(train_data))
+    for temperature in (3.0, 1.0, 6.0):
+        expected = ensemble_source.log_probs(batch, temperature)
+        soft_labels = cache.batch(batch, temperature)
+        assert soft_labels.log_probs.dtype == torch.float16
+        got = soft_labels.log_probs.float()
+        assert torch.isinf(got[:, 0]).all()
+        q = expected.exp()
+        # probabilities agree to fp16 precision of log-values of the size the logits had
+        assert torch.allclose(got.exp(), q, atol=2e-3)
+        expected_q_log_q = (q * expected).nansum(dim=-1)
+        assert torch.allclose(soft_labels.q_log_q, expected_q_log_q, atol=2e-2)
+        assert torch.equal(cache.log_probs(batch, temperature), got)
+    with pytest.raises(RuntimeError, match="saved before"):
+        cache.save(str(tiny_data) + "/cache.pt")

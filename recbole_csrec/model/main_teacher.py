@@ -58,7 +58,7 @@ class MainTeacher(SequentialRecommender):
 
     def calculate_loss(self, interaction: Interaction):
         """(CE, alpha*KL(P_g2||P_g1), (1-alpha)*KL(P_g1||P_g2)[, expectation term])."""
-        self._recorder.logits = None
+        self._recorder.reset()
         ce = self.g1.calculate_loss(interaction)
         logits = self._recorder.logits
         self._recorder.logits = None

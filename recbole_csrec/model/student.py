@@ -9,6 +9,7 @@ from recbole_csrec.errors import CSRecError
 from recbole_csrec.loss import soft_label_kl, student_loss
 from recbole_csrec.model.recorder import LogitRecordingCE
 from recbole_csrec.soft_labels import SoftLabelSource
+from recbole_csrec.soft_labels.base import SoftLabelBatch
 
 
 class CSRecStudent(SequentialRecommender):
@@ -32,18 +33,35 @@ class CSRecStudent(SequentialRecommender):
         return self._soft_labels[0]
 
     def calculate_loss(self, interaction: Interaction):
-        self._recorder.logits = None
-        ce = self.backbone.calculate_loss(interaction)
+        self._recorder.reset()
         if self.soft_labels is None:
-            return ce
+            return self.backbone.calculate_loss(interaction)
+        soft_labels = self.soft_labels.batch(interaction, self.temperature)
+        if self.kl_direction == "forward":
+            return self._forward_kl_loss(interaction, soft_labels)
+        ce = self.backbone.calculate_loss(interaction)
+        kl = soft_label_kl(self._recorded_logits(), soft_labels.log_probs, interaction[self.POS_ITEM_ID],
+                           self.kl_direction)
+        return student_loss(ce, kl, self.beta)
+
+    def _forward_kl_loss(self, interaction: Interaction, soft_labels: SoftLabelBatch):
+        """The backbone's CE call computes the whole objective (one log-softmax); see the recorder."""
+        self._recorder.arm(soft_labels, self.beta)
+        backbone_loss = self.backbone.calculate_loss(interaction)  # objective + the model's regularisers
+        self._recorded_logits()
+        objective = self._recorder.objective
+        # (1-beta)*(CE + regularisers) + beta*KL: regularisers keep the weight they have in student_loss
+        total = backbone_loss - self.beta * (backbone_loss - objective.loss)
+        kl_part = (objective.loss.detach() - (1.0 - self.beta) * objective.ce)
+        # RecBole sums the parts and logs each: train_loss1 = (1-beta)*CE (+reg), train_loss2 = beta*KL
+        return total - kl_part, kl_part
+
+    def _recorded_logits(self) -> torch.Tensor:
         logits = self._recorder.logits
         if logits is None:
             raise CSRecError(f"model '{self.model_name}' cannot be a student: its CE loss never "
                              f"scores all {self.n_items} items")
-        self._recorder.logits = None
-        teacher_log_probs = self.soft_labels.log_probs(interaction, self.temperature)
-        kl = soft_label_kl(logits, teacher_log_probs, interaction[self.POS_ITEM_ID], self.kl_direction)
-        return student_loss(ce, kl, self.beta)
+        return logits
 
     def predict(self, interaction: Interaction) -> torch.Tensor:
         return self.backbone.predict(interaction)

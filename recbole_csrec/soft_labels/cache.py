@@ -35,7 +35,7 @@ from recbole.data.interaction import Interaction
 
 from recbole_csrec.atomic import atomic_file
 from recbole_csrec.errors import CSRecError
-from recbole_csrec.soft_labels.base import SoftLabelSource
+from recbole_csrec.soft_labels.base import SoftLabelBatch, SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
 from recbole_csrec.soft_labels.prefix_sharing import plan_prefix_sharing, shared_prefix_logits
 
@@ -139,12 +139,66 @@ class _CachedSource(SoftLabelSource):
 
 
 class CachedSoftLabels(_CachedSource):
-    """The exact cache: `table` [k, n_rows, n_items] fp16 (k = 1 for logits, m for probs)."""
+    """The exact cache: `table` [k, n_rows, n_items] fp16 (k = 1 for logits, m for probs).
+
+    With `ensemble: logits` the first request for a temperature T turns the table, in place and
+    once, into fp16 log softmax(e_u/T) (as precise as the fp16 logits it replaces: both round
+    values of the same size) and records each row's sum_j q_j log q_j. A student step then reads
+    its rows and needs no softmax of its own: one gather instead of gather, sum, scale and
+    log-softmax, and no entropy pass in the loss. Another T later re-tempers the table
+    (log softmax(e/T2) = log softmax(log softmax(e/T1) * T1/T2)). Save a cache before using it.
+    """
 
     path = PATH_EXACT
+    _CHUNK_ROWS = 1024
+
+    def __init__(self, tensors: dict[str, torch.Tensor], mode: str, meta: dict[str, Any]) -> None:
+        super().__init__(tensors, mode, meta)
+        self._temperature: float | None = None  # None: the table holds logits e_u
+        self._q_log_q: torch.Tensor | None = None
 
     def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        if self._temperature is not None:
+            raise RuntimeError("the cache table holds tempered log-probabilities now, not logits")
         return self.tensors["table"][:, rows]
+
+    def log_probs(self, interaction: Interaction, temperature: float) -> torch.Tensor:
+        if self.mode != "logits":
+            return super().log_probs(interaction, temperature)
+        return self.batch(interaction, temperature).log_probs.float()
+
+    def batch(self, interaction: Interaction, temperature: float) -> SoftLabelBatch:
+        if self.mode != "logits":
+            return super().batch(interaction, temperature)
+        table = self._tempered(float(temperature))
+        rows = self._rows(interaction)
+        target_device = interaction[ROW_ID_FIELD].device
+        return SoftLabelBatch(table.index_select(0, rows).to(target_device, non_blocking=True),
+                              self._q_log_q.index_select(0, rows).to(target_device, non_blocking=True))
+
+    @torch.no_grad()
+    def _tempered(self, temperature: float) -> torch.Tensor:
+        table = self.tensors["table"][0]
+        if self._temperature != temperature:
+            scale = (self._temperature or 1.0) / temperature
+            q_log_q = torch.empty(table.size(0), dtype=torch.float32, device=table.device)
+            for start in range(0, table.size(0), self._CHUNK_ROWS):
+                log_q = torch.log_softmax(table[start:start + self._CHUNK_ROWS].float().mul_(scale), dim=-1)
+                q_log_q[start:start + self._CHUNK_ROWS] = (log_q.exp() * log_q).nansum(dim=-1)
+                table[start:start + self._CHUNK_ROWS] = log_q.to(table.dtype)
+            self._temperature, self._q_log_q = temperature, q_log_q
+        return table
+
+    def to(self, device: torch.device) -> "CachedSoftLabels":
+        super().to(device)
+        if self._q_log_q is not None:
+            self._q_log_q = self._q_log_q.to(device)
+        return self
+
+    def save(self, file: str) -> None:
+        if self._temperature is not None:
+            raise RuntimeError("a cache must be saved before a student uses it (its table is tempered)")
+        super().save(file)
 
 
 class TopKSoftLabels(_CachedSource):

@@ -1,0 +1,442 @@
+"""Speed of a CSRec student against plain RecBole training, measured side by side in one run.
+
+    python run_scripts/bench_speed.py --model GRU4Rec --dataset ml --teacher model [--epochs 3]
+        [--quick] [--output docs/performance.md] [--note "..."] [--key=value ...]
+
+1. trains the m teachers (--teacher model|data) for --epochs epochs each (no validation), timed
+   (`reuse_teachers` is off: a stored teacher would hide their cost);
+2. builds the soft-label cache once (timed);
+3. then, alternating epoch by epoch on the same training loader and batch size:
+   - RecBole as shipped: RecBole's model and Trainer, with autograd anomaly mode as importing
+     RecBole leaves it (on, in 1.2.1);
+   - Base: the same model as CSRec runs it for `--teacher=none` (CSRecTrainer, `detect_anomaly`
+     from the config: off by default);
+   - the CSRec student on the cache, and the CSRec student with on-the-fly teacher inference
+     (the authors' way);
+4. after the timed epochs, measures each phase's peak memory over --memory_batches batches;
+5. prints seconds/epoch, ratios, cache build cost, peak memory and the end-to-end CSRec/Base wall
+   time at equal epochs, and rewrites this run's section of --output (docs/performance.md).
+
+The last two printed lines are exactly `base/recbole epoch ratio: R` and
+`student/base epoch ratio: R` (the cached path).
+Other `--key=value` arguments go to RecBole's Config (e.g. --MAX_ITEM_LIST_LENGTH=20).
+
+Peak memory of a phase = (peak during its memory pass - what was allocated just before it) + what
+the phase itself keeps resident (its parameters, optimizer state, and the cache or the teachers).
+On a GPU the peak comes from torch.cuda.max_memory_allocated; on CPU from the process RSS sampled
+every 2 ms, with glibc told to return large blocks at once (`use_measurable_allocator`, switched
+on only after the timed epochs, since it slows them). The cache build's peak is sampled under the
+default allocator (informative; its large blocks are mmap-ed either way).
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.trainer import Trainer
+from recbole.utils import get_model, init_logger, init_seed
+
+from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
+from recbole_csrec.atomic import write_atomic
+from recbole_csrec.argv import recbole_argv
+from recbole_csrec.data import ensure_dataset_files, reseed_loader
+from recbole_csrec.errors import exit_code
+from recbole_csrec.model import CSRecStudent
+from recbole_csrec.quick_start import build_configs
+from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
+from recbole_csrec.teachers import TEACHERS, TeacherContext
+from recbole_csrec.trainer import CSRecTrainer
+
+QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
+         "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}
+MB = 2 ** 20
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+GLIBC_MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD
+
+
+def use_measurable_allocator(threshold: int = 256 * 1024) -> None:
+    """Make CPU RSS follow tensor allocations: blocks above 256 KB come from mmap and go back on free.
+
+    This slows every large allocation (a page fault per page, on every step: the Base step of
+    GRU4Rec on lastfm went from 1.04 s to 1.74 s), and more so for the phase with more large
+    temporaries, so it is switched on only after the timed epochs, for the memory passes.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD (fixed until set again)
+
+
+def _malloc_trim() -> None:
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+class PeakMemory:
+    """Peak bytes allocated during a `with` block, above what was allocated when it began."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.device = device
+        self._peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, self.rss())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+        else:
+            _malloc_trim()  # free heap pages go back to the OS, so reusing them shows in RSS
+            self.start = self._peak = self.rss()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self.start
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._peak, self.rss()) - self.start
+
+
+def tensor_bytes(*objects: Any) -> int:
+    """Bytes of the tensors held by modules, optimizers and soft-label sources."""
+    total = 0
+    for obj in objects:
+        if obj is None:
+            continue
+        if isinstance(obj, torch.nn.Module):
+            total += sum(t.numel() * t.element_size() for t in obj.state_dict().values())
+        elif isinstance(obj, torch.optim.Optimizer):
+            total += sum(v.numel() * v.element_size() for state in obj.state.values()
+                         for v in state.values() if torch.is_tensor(v))
+        elif hasattr(obj, "nbytes"):
+            total += int(obj.nbytes)
+        elif isinstance(obj, TeacherEnsemble):
+            total += sum(tensor_bytes(t) for t in obj.teachers)
+    return total
+
+
+class Phase:
+    """One model trained epoch by epoch by a trainer (`_train_epoch`, the step RecBole's trainers
+    override), under its own autograd anomaly setting; timed and measured."""
+
+    def __init__(self, name: str, trainer: Trainer, train_data, anomaly: bool,
+                 resident: Any = None) -> None:
+        self.name, self.trainer, self.train_data, self.resident = name, trainer, train_data, resident
+        self.model, self.anomaly = trainer.model, anomaly
+        self.device = torch.device(trainer.config["device"])
+        self.seconds: list[float] = []
+        self.peak = 0
+
+    def epoch(self) -> None:
+        """One timed training epoch, no memory sampling."""
+        self.model.train()
+        with anomaly_mode(self.anomaly):
+            start = time.perf_counter()
+            self.trainer._train_epoch(self.train_data, len(self.seconds), show_progress=False)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.seconds.append(time.perf_counter() - start)
+
+    def measure_memory(self, batches: list) -> None:
+        """Peak memory over `batches` (every full batch costs the same): the step's peak above
+        what was allocated before, plus what the phase keeps resident."""
+        resident = tensor_bytes(self.model, self.trainer.optimizer, self.resident)
+        self.model.train()
+        with anomaly_mode(self.anomaly), PeakMemory(self.device) as memory:
+            self.trainer._train_epoch(batches, len(self.seconds), show_progress=False)
+        self.peak = memory.peak + resident
+
+    @property
+    def per_epoch(self) -> float:
+        # the first epoch pays one-off costs (allocator warm-up, optimizer state): report the rest
+        timed = self.seconds[1:] if len(self.seconds) > 1 else self.seconds
+        return sum(timed) / len(timed)
+
+
+def machine_info(device: torch.device) -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = re.findall(r"model name\s*:\s*(.+)", handle.read())
+        cpu = names[0].strip() if names else cpu
+    except OSError:
+        pass
+    info = {"cpu": f"{cpu}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}",
+            "python / torch": f"{platform.python_version()} / {torch.__version__}",
+            "device": str(device), "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench_speed.py", allow_abbrev=False,
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="GRU4Rec")
+    parser.add_argument("--dataset", default="ml")
+    parser.add_argument("--teacher", default="model", choices=["model", "data"])
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every phase (default 3, 1 with --quick; >= 2 recommended)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 epoch (for tests)")
+    parser.add_argument("--config_files", default=None)
+    parser.add_argument("--output", default=os.path.join("docs", "performance.md"))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (1 is steadier on a shared machine)")
+    parser.add_argument("--memory_batches", type=int, default=8,
+                        help="training batches of each phase's memory pass (after the timed epochs)")
+    parser.add_argument("--note", default="", help="a line about the machine, written to the doc")
+    return parser
+
+
+def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import_recbole_sequential_models()
+    recbole_anomaly = torch.is_anomaly_enabled()  # as importing RecBole leaves it (on, in 1.2.1)
+    config_dict = {"num_teachers": 2, "epochs": args.epochs or 3, "show_progress": False,
+                   "eval_step": 0,  # teachers: training epochs only, no validation
+                   # teachers are trained here and timed: never loaded from a teacher store
+                   "reuse_teachers": False}
+    if args.quick:
+        config_dict.update({k: v for k, v in QUICK.items() if k != "epochs" or args.epochs is None})
+    config_files = args.config_files.split() if args.config_files else None
+    with recbole_argv(overrides):
+        config, teacher_config = build_configs(args.model, args.dataset, args.teacher, config_files,
+                                               config_dict)
+    epochs, device = int(config["epochs"]), torch.device(config["device"])
+    ensure_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=dataset,
+                         train_data=train_data, valid_data=valid_data, test_data=test_data,
+                         run_dir=tempfile.mkdtemp(prefix="bench-"), saved=False)
+    m = int(config["num_teachers"])
+    print(f"[bench] {config['model']} on {config['dataset']}: {len(train_data._dataset)} training rows, "
+          f"{dataset.item_num} items, batch {config['train_batch_size']}, {epochs} epochs, "
+          f"{m} teachers ({args.teacher}), device {device}", flush=True)
+
+    start = time.perf_counter()
+    with anomaly_mode(config["detect_anomaly"]):
+        ensemble = TEACHERS[args.teacher](ctx)
+    teacher_seconds = time.perf_counter() - start
+    teacher_fit = sum(p.seconds for p in ctx.phases)
+    print(f"[bench] teachers: {teacher_seconds:.2f}s ({teacher_fit:.2f}s training)", flush=True)
+
+    with PeakMemory(device) as build_memory:
+        start = time.perf_counter()
+        cache = cache_soft_labels(ensemble, config, train_data)
+        build_seconds = time.perf_counter() - start
+    cached = cache is not ensemble
+    print(f"[bench] cache: {'built' if cached else 'NOT built (over budget)'} in {build_seconds:.2f}s, "
+          f"{getattr(cache, 'nbytes', 0) / MB:.1f} MB", flush=True)
+
+    def model(seed: int):
+        init_seed(seed, config["reproducibility"])
+        return get_model(config["model"])(config, train_data._dataset).to(device)
+
+    seed = int(config["seed"])
+    ours = bool(config["detect_anomaly"])
+
+    def csrec_trainer(model) -> CSRecTrainer:
+        return CSRecTrainer(config, model.to(device), phase="bench", weights_file="", write_files=False)
+
+    phases = [
+        Phase("RecBole as shipped", Trainer(config, model(seed)), train_data, recbole_anomaly),
+        Phase("Base", csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed))), train_data, ours),
+        Phase("CSRec student, cached",
+              csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), cache)), train_data, ours,
+              cache),
+        Phase("CSRec student, on-the-fly",
+              csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), ensemble)), train_data, ours,
+              ensemble),
+    ]
+    reseed_loader(train_data, seed)
+    for epoch in range(epochs):  # alternate, so that load from other jobs hits every phase alike
+        for phase in phases:
+            phase.epoch()
+        print(f"[bench] epoch {epoch + 1}/{epochs}: "
+              + ", ".join(f"{p.name} {p.seconds[-1]:.2f}s" for p in phases), flush=True)
+    # Memory after timing: the allocator setting that makes RSS measurable slows large allocations.
+    use_measurable_allocator()
+    batches = [batch for _, batch in zip(range(args.memory_batches), train_data)]
+    for phase in phases:
+        phase.measure_memory(batches)
+    use_measurable_allocator(GLIBC_MMAP_THRESHOLD)  # a caller in this process (a test) runs on as before
+    print("[bench] peak memory over " + str(len(batches)) + " batches: "
+          + ", ".join(f"{p.name} {p.peak / MB:.1f} MB" for p in phases), flush=True)
+
+    recbole, base, student, on_the_fly = phases
+    base_wall, student_wall = sum(base.seconds), sum(student.seconds)
+    csrec_wall = teacher_fit + build_seconds + student_wall
+    cache_mb = getattr(cache, "nbytes", 0) / MB
+    memory_limit = (base.peak / MB + cache_mb) * 1.2
+    return {
+        "model": config["model"], "dataset": config["dataset"], "teacher": args.teacher, "m": m,
+        "epochs": epochs, "rows": len(train_data._dataset), "items": int(dataset.item_num),
+        "batch": int(config["train_batch_size"]), "max_len": int(config["MAX_ITEM_LIST_LENGTH"]),
+        "cached": cached, "recbole_anomaly": recbole_anomaly, "detect_anomaly": ours,
+        "recbole_epoch": recbole.per_epoch, "base_recbole_ratio": base.per_epoch / recbole.per_epoch,
+        "recbole_peak_mb": recbole.peak / MB, "base_epoch": base.per_epoch, "student_epoch": student.per_epoch,
+        "otf_epoch": on_the_fly.per_epoch, "ratio": student.per_epoch / base.per_epoch,
+        "otf_ratio": on_the_fly.per_epoch / base.per_epoch, "build_seconds": build_seconds,
+        "build_per_teacher": build_seconds / m / base.per_epoch, "cache_mb": cache_mb,
+        "build_peak_mb": build_memory.peak / MB, "memory_batches": len(batches),
+        "base_peak_mb": base.peak / MB, "student_peak_mb": student.peak / MB,
+        "otf_peak_mb": on_the_fly.peak / MB, "memory_limit_mb": memory_limit,
+        "teacher_fit": teacher_fit, "base_wall": base_wall, "csrec_wall": csrec_wall,
+        "wall_ratio": csrec_wall / base_wall, "wall_target": (m + 1) * 1.1,
+        "machine": machine_info(device),
+    }
+
+
+def report_lines(r: dict[str, Any]) -> list[str]:
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    path = "cached" if r["cached"] else "on-the-fly (cache over budget)"
+    base_target = 0.65 if r["model"] == "SASRec" else 0.5
+    on_off = lambda flag: "on" if flag else "off"  # noqa: E731
+    return [
+        "| phase | autograd anomaly | s/epoch | / Base | / RecBole as shipped | peak MB |",
+        "|---|---|---|---|---|---|",
+        f"| RecBole as shipped ({r['model']}, RecBole Trainer) | {on_off(r['recbole_anomaly'])} | "
+        f"{r['recbole_epoch']:.3f} | {r['recbole_epoch'] / r['base_epoch']:.2f} | 1.00 | {r['recbole_peak_mb']:.1f} |",
+        f"| Base (CSRec, teacher none) | {on_off(r['detect_anomaly'])} | {r['base_epoch']:.3f} | 1.00 | "
+        f"{r['base_recbole_ratio']:.2f} | {r['base_peak_mb']:.1f} |",
+        f"| CSRec student, {path} | {on_off(r['detect_anomaly'])} | {r['student_epoch']:.3f} | {r['ratio']:.2f} | "
+        f"{r['student_epoch'] / r['recbole_epoch']:.2f} | {r['student_peak_mb']:.1f} |",
+        f"| CSRec student, on-the-fly teachers | {on_off(r['detect_anomaly'])} | {r['otf_epoch']:.3f} | "
+        f"{r['otf_ratio']:.2f} | {r['otf_epoch'] / r['recbole_epoch']:.2f} | {r['otf_peak_mb']:.1f} |",
+        "",
+        f"- base/recbole epoch ratio: **{r['base_recbole_ratio']:.2f}** (target <= {base_target}: "
+        f"{ok(r['base_recbole_ratio'] <= base_target)})",
+        f"- student/base epoch ratio (cached): **{r['ratio']:.2f}** (target <= 1.10: {ok(r['ratio'] <= 1.10)}); "
+        f"on-the-fly: {r['otf_ratio']:.2f}",
+        f"- cache build (one-off): {r['build_seconds']:.2f}s = {r['build_per_teacher']:.2f} Base epochs per "
+        f"teacher (target <= 0.50: {ok(r['build_per_teacher'] <= 0.5)}); cache {r['cache_mb']:.1f} MB fp16, "
+        f"build peak {r['build_peak_mb']:.1f} MB (default allocator)",
+        f"- peak memory of the student phase: {r['student_peak_mb']:.1f} MB vs (Base {r['base_peak_mb']:.1f} + "
+        f"cache {r['cache_mb']:.1f}) x 1.2 = {r['memory_limit_mb']:.1f} MB "
+        f"({ok(r['student_peak_mb'] <= r['memory_limit_mb'])})",
+        f"- end-to-end at {r['epochs']} epochs each: CSRec-{r['teacher'][0].upper()} {r['csrec_wall']:.2f}s "
+        f"(teachers {r['teacher_fit']:.2f}s + cache {r['build_seconds']:.2f}s + student) / Base "
+        f"{r['base_wall']:.2f}s = {r['wall_ratio']:.2f} (target <= (m+1) x 1.1 = {r['wall_target']:.2f}: "
+        f"{ok(r['wall_ratio'] <= r['wall_target'])})",
+    ]
+
+
+DOC_HEAD = """# Performance: CSRec student vs plain RecBole training
+
+Generated by `run_scripts/bench_speed.py` (do not edit by hand: rerun the command of a section
+to refresh it). Each section is one invocation: m teachers trained for the same number of epochs
+(no validation), the soft-label cache built once, then RecBole as shipped (RecBole's model and
+Trainer, autograd anomaly mode as importing RecBole leaves it: on), Base (the same model as CSRec
+trains it for `--teacher=none`: anomaly mode off), the CSRec student on the cache and the CSRec
+student with on-the-fly teacher inference, trained alternately epoch by epoch on the same loader
+and batch size. s/epoch averages epochs 2..N (the
+first epoch pays one-off allocations). Peak memory of a phase = peak allocation during a memory
+pass of a few batches run after the timed epochs (so that the allocator setting that makes CPU
+RSS measurable does not slow the timed epochs) above what was allocated before + what it keeps
+resident (parameters, Adam state, cache or teachers); RSS sampled every 2 ms on CPU,
+`torch.cuda.max_memory_allocated` on GPU. End-to-end wall time counts training epochs only
+(validation is the same per epoch for every model).
+"""
+
+
+def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> None:
+    """Replace (or add) this model/dataset/teacher section of the doc; atomic write. Text between
+    `<!-- notes -->` and `<!-- /notes -->` (written by hand, with its own commands) is kept."""
+    key = f"{result['model']}-{result['dataset']}-{result['teacher']}"
+    sections: dict[str, str] = {}
+    notes = ""
+    if os.path.isfile(path):
+        with open(path) as handle:
+            text = handle.read()
+        for name, body in re.findall(r"<!-- bench:(\S+) -->\n(.*?)<!-- /bench -->\n", text, re.S):
+            sections[name] = body
+        kept = re.search(r"\n<!-- notes -->\n.*?<!-- /notes -->\n", text, re.S)
+        notes = kept.group(0) if kept else ""
+    machine = "; ".join(f"{k}: {v}" for k, v in result["machine"].items())
+    body = [f"## {result['model']} on {result['dataset']} (teacher {result['teacher']}, m={result['m']})", "",
+            f"`{command}`", "",
+            f"{datetime.date.today().isoformat()}; {result['rows']} training rows, {result['items']} items, "
+            f"batch {result['batch']}, MAX_ITEM_LIST_LENGTH {result['max_len']}, {result['epochs']} epochs.",
+            f"Machine: {machine}.", *([f"Note: {note}"] if note else []), "",
+            *report_lines(result), "",
+            f"<details><summary>raw</summary>\n\n```json\n{json.dumps(result, indent=1, default=str)}\n```\n</details>",
+            ""]
+    sections[key] = "\n".join(body) + "\n"
+    text = DOC_HEAD + notes + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items())
+    write_atomic(path, text)
+
+
+def _without_doc_args(argv: list[str]) -> list[str]:
+    """The command line as it reproduces the figures: --output and --note dropped."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--output", "--note"):
+            skip = True
+        elif not arg.startswith(("--output=", "--note=")):
+            kept.append(arg)
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args, overrides = build_parser().parse_known_args(argv)
+
+    def bench() -> None:
+        result = run(args, overrides)
+        command = "python run_scripts/bench_speed.py " + " ".join(_without_doc_args(argv))
+        for line in report_lines(result):
+            print(line)
+        write_doc(args.output, result, command, args.note)
+        print(f"[bench] wrote {args.output}")
+        print(f"base/recbole epoch ratio: {result['base_recbole_ratio']:.2f}")
+        print(f"student/base epoch ratio: {result['ratio']:.2f}")
+
+    return exit_code("bench_speed", bench)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
