@@ -15,6 +15,7 @@ from recbole.utils import ModelType, init_logger, init_seed
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_csrec.argv import recbole_argv
 from recbole_csrec.errors import CSRecError
 
 # Models of this package (wrappers around RecBole models) and the trainer that trains them.
@@ -44,7 +45,8 @@ def get_trainer(model_type: ModelType, model_name: str) -> type:
     return recbole_get_trainer(model_type, model_name)
 
 
-def load_data_and_model(weights_file: str) -> tuple[Any, torch.nn.Module, Any, Any, Any, Any]:
+def load_data_and_model(weights_file: str, config_dict: dict[str, Any] | None = None
+                        ) -> tuple[Any, torch.nn.Module, Any, Any, Any, Any]:
     """Rebuild (config, model, dataset, train_data, valid_data, test_data) from a weight file.
 
     `weights_file` is a phase's file of a run (`saved/<run>/student.pth`, `teacher-1.pth`, ...)
@@ -52,8 +54,9 @@ def load_data_and_model(weights_file: str) -> tuple[Any, torch.nn.Module, Any, A
     with the trained weights: the student's backbone, a teacher, or a CSRec-T main teacher's g1
     (the network whose logits the student learns from), in eval mode. The config is rebuilt
     from the settings stored in the file, so `Trainer(config, model).evaluate(test_data,
-    load_best_model=False)` gives the metrics the run reported for that phase. As with any
-    RecBole Config, `--key=value` on the current command line still wins over them.
+    load_best_model=False)` gives the metrics the run reported for that phase. `config_dict`
+    changes settings that do not touch the data or the weights (e.g. `use_gpu`, `gpu_id`,
+    `eval_batch_size`); the current command line is not read.
     """
     from recbole.data import create_dataset, data_preparation
 
@@ -67,8 +70,9 @@ def load_data_and_model(weights_file: str) -> tuple[Any, torch.nn.Module, Any, A
         raise CSRecError(f"weight file '{weights_file}' holds no run settings (written before "
                          "recbole_csrec stored them): load it with recbole_csrec.checkpoint.load_into "
                          "into a model built from the run's config")
-    config = CSRecConfig(model=stored["model"], dataset=stored["dataset"],
-                         config_dict=dict(stored["settings"]))
+    with recbole_argv():  # the stored settings, not this program's own flags
+        config = CSRecConfig(model=stored["model"], dataset=stored["dataset"],
+                             config_dict={**stored["settings"], **(config_dict or {})})
     ensure_dataset_files(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)

@@ -29,7 +29,8 @@ def test_lookups_search_this_package_first():
 
 
 def _evaluate(weights_file: str) -> dict:
-    config, model, _, _, _, test_data = load_data_and_model(weights_file)
+    config, model, _, _, _, test_data = load_data_and_model(weights_file, {"eval_batch_size": 7})
+    assert config["eval_batch_size"] == 7 and config["epochs"] == 2  # stored settings + the override
     assert not model.training
     return dict(Trainer(config, model).evaluate(test_data, load_best_model=False))
 
@@ -40,11 +41,12 @@ def _assert_same(reloaded: dict, reported: dict) -> None:
         assert reloaded[key] == pytest.approx(reported[key], abs=1e-6), key
 
 
-def test_round_trip_student_and_teachers(tiny_data):
+def test_round_trip_student_and_teachers(tiny_data, monkeypatch):
     # CSRec-T: a plain side teacher, a main teacher (g1 + noise model) and the student
     result = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="training",
                                config_dict=fast_config(tiny_data, epochs=2, noise_rank=4))
     run_dir = result["run_dir"]
+    monkeypatch.setattr("sys.argv", ["evaluate.py", "--epochs=9"])  # the caller's flags are not read
     for phase in ("student", "side-teacher", "main-teacher"):
         weights = os.path.join(run_dir, f"{phase}.pth")
         checkpoint = torch.load(weights, weights_only=True)  # plain data only
