@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from time import time
 from typing import Any
 
+import torch
 from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
@@ -78,6 +79,7 @@ class CSRecTrainer(Trainer):
         start = time()
         # Always record the best state (in memory); write_files decides whether it hits disk.
         with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
+            self.anomaly_mode = torch.is_anomaly_enabled()  # what this phase trained under
             result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
                                  show_progress=show_progress, callback_fn=callback_fn)
         if self._best_state is not None:
@@ -99,4 +101,5 @@ class CSRecTrainer(Trainer):
             best_valid_result=dict(self.best_valid_result or {}), best_epoch=int(self.best_epoch),
             epochs=len(self.train_loss_dict), seconds=getattr(self, "fit_seconds", 0.0),
             weights=self.saved_model_file if self.write_files else "",
+            meta={"anomaly_mode": getattr(self, "anomaly_mode", None)},
         )
