@@ -40,6 +40,17 @@ class PhaseResult:
         }
 
 
+def mask_input_items(scores: torch.Tensor, item_seq: torch.Tensor, positive_u: torch.Tensor,
+                     positive_i: torch.Tensor) -> torch.Tensor:
+    """The authors' evaluation (`mask_input_items: True`): every item of a row's input sequence is
+    scored -inf, except that row's target. In place; returns `scores`."""
+    targets = scores[positive_u, positive_i].clone()
+    rows = torch.arange(scores.size(0), device=scores.device).unsqueeze(1).expand_as(item_seq)
+    scores[rows, item_seq] = float("-inf")  # padding (item 0) is -inf already
+    scores[positive_u, positive_i] = targets
+    return scores
+
+
 class CSRecTrainer(Trainer):
     """RecBole's training loop, early stopping, evaluation and logging, with:
 
@@ -47,7 +58,9 @@ class CSRecTrainer(Trainer):
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
-    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly).
+    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
+    - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
+      protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`).
     """
 
     def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
@@ -93,6 +106,13 @@ class CSRecTrainer(Trainer):
         elif load_best_model and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        if self.config["mask_input_items"]:
+            item_seq = interaction[self.config["ITEM_ID_FIELD"] + self.config["LIST_SUFFIX"]]
+            scores = mask_input_items(scores, item_seq.to(scores.device), positive_u, positive_i)
+        return interaction, scores, positive_u, positive_i
 
     def phase_result(self) -> PhaseResult:
         return PhaseResult(
