@@ -164,6 +164,8 @@ def validate_csrec_config(config: Config) -> None:
     if not isinstance(config["parallel_teachers"], bool):
         raise CSRecError(f"parallel_teachers={config['parallel_teachers']!r} is not accepted: "
                          "use true or false")
+    if not isinstance(config["mask_input_items"], bool):
+        raise CSRecError(f"mask_input_items={config['mask_input_items']!r} is not accepted: use True or False")
     if not isinstance(config["detect_anomaly"], bool):
         raise CSRecError(f"detect_anomaly={config['detect_anomaly']!r} is not accepted: use True or False")
     if not isinstance(config["reuse_teachers"], bool):

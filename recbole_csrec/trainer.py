@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from time import time
 from typing import Any
 
+import torch
 from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
@@ -39,6 +40,17 @@ class PhaseResult:
         }
 
 
+def mask_input_items(scores: torch.Tensor, item_seq: torch.Tensor, positive_u: torch.Tensor,
+                     positive_i: torch.Tensor) -> torch.Tensor:
+    """The authors' evaluation (`mask_input_items: True`): every item of a row's input sequence is
+    scored -inf, except that row's target. In place; returns `scores`."""
+    targets = scores[positive_u, positive_i].clone()
+    rows = torch.arange(scores.size(0), device=scores.device).unsqueeze(1).expand_as(item_seq)
+    scores[rows, item_seq] = float("-inf")  # padding (item 0) is -inf already
+    scores[positive_u, positive_i] = targets
+    return scores
+
+
 class CSRecTrainer(Trainer):
     """RecBole's training loop, early stopping, evaluation and logging, with:
 
@@ -46,7 +58,9 @@ class CSRecTrainer(Trainer):
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
-    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly).
+    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
+    - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
+      protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`).
     """
 
     def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
@@ -82,6 +96,7 @@ class CSRecTrainer(Trainer):
         start = time()
         # Always record the best state (in memory); write_files decides whether it hits disk.
         with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
+            self.anomaly_mode = torch.is_anomaly_enabled()  # what this phase trained under
             result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
                                  show_progress=show_progress, callback_fn=callback_fn)
         if self._best_state is not None:
@@ -96,6 +111,13 @@ class CSRecTrainer(Trainer):
             self.model.load_state_dict(self._best_state)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        if self.config["mask_input_items"]:
+            item_seq = interaction[self.config["ITEM_ID_FIELD"] + self.config["LIST_SUFFIX"]]
+            scores = mask_input_items(scores, item_seq.to(scores.device), positive_u, positive_i)
+        return interaction, scores, positive_u, positive_i
+
     def phase_result(self) -> PhaseResult:
         return PhaseResult(
             name=self.phase, model=self.config["model"],
@@ -103,4 +125,5 @@ class CSRecTrainer(Trainer):
             best_valid_result=dict(self.best_valid_result or {}), best_epoch=int(self.best_epoch),
             epochs=len(self.train_loss_dict), seconds=getattr(self, "fit_seconds", 0.0),
             weights=self.saved_model_file if self.write_files else "",
+            meta={"anomaly_mode": getattr(self, "anomaly_mode", None)},
         )

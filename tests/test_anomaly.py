@@ -51,12 +51,13 @@ def test_default_run_trains_with_anomaly_off_and_restores_callers_setting(tiny_d
                                                                           caller_setting):
     torch.autograd.set_detect_anomaly(caller_setting)
     try:
-        _run(tiny_data)
+        result = _run(tiny_data)
         assert torch.is_anomaly_enabled() == caller_setting
     finally:
         torch.autograd.set_detect_anomaly(True)
     steps, _ = observed_steps
     assert steps and not any(steps)
+    assert {phase["anomaly_mode"] for phase in result["phases"].values()} == {False}
 
 
 def test_detect_anomaly_true_trains_with_anomaly_on(tiny_data, observed_steps):
