@@ -54,7 +54,9 @@ def load_data_and_model(weights_file: str, config_dict: dict[str, Any] | None = 
     with the trained weights: the student's backbone, a teacher, or a CSRec-T main teacher's g1
     (the network whose logits the student learns from), in eval mode. The config is rebuilt
     from the settings stored in the file, so `Trainer(config, model).evaluate(test_data,
-    load_best_model=False)` gives the metrics the run reported for that phase. `config_dict`
+    load_best_model=False)` gives the metrics the run reported for that phase (with
+    `mask_input_items: True`, evaluate with `recbole_csrec.trainer.CSRecTrainer`, which applies the
+    masking; RecBole's Trainer does not). `config_dict`
     changes settings that do not touch the data or the weights (e.g. `use_gpu`, `gpu_id`,
     `eval_batch_size`); the current command line is not read.
     """
