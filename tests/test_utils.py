@@ -53,6 +53,10 @@ def test_round_trip_student_and_teachers(tiny_data, monkeypatch):
         assert checkpoint["meta"]["config"]["dataset"] == TINY_NAME
         reported = result["test_result"] if phase == "student" else result["phases"][phase]["test_result"]
         _assert_same(_evaluate(weights), reported)
+    # RecBole's convention: the trainer found by name, built from (config, model) alone
+    config, model, _, _, _, test_data = load_data_and_model(os.path.join(run_dir, "student.pth"))
+    trainer = get_trainer(config["MODEL_TYPE"], "CSRec")(config, model)
+    _assert_same(dict(trainer.evaluate(test_data, load_best_model=False)), result["test_result"])
     # the same teacher from the teacher store
     store = os.path.join("saved", "teacher_store")
     entries = [os.path.join(store, k, "weights.pth") for k in os.listdir(store)
