@@ -1,0 +1,234 @@
+"""What the teachers teach: soft-label diagnostics over the validation rows, once per run.
+
+After the teacher phases and before the student, one pass over the validation loader (the
+evaluator's own batches) describes the soft labels softmax(e_u/T) the student will read, each
+frozen teacher's softmax(q_k/T), and SoftRec's popularity distribution softmax(pop/T) beside them:
+
+- accuracy: Recall@10 / NDCG@10 of the scores as a recommender, computed as RecBole's full-sort
+  evaluator does (padding and history masked, torch.topk, RecBole's Recall and NDCG formulas);
+  the soft labels are ranked by log softmax(e_u/T), which orders items as e_u does;
+- confidence: mean entropy of the distribution and mean probability mass on the target;
+- popularity bias: mean mass on the 20% most frequent training items (the paper's popular items,
+  recbole_csrec.evaluation.popular_items);
+- agreement between teachers (two or more): mean over ordered pairs (k, l) of KL(p_k || p_l), and
+  the mean share of shared items in their top 10. CSRec-T compares g1 (`main-teacher`, the soft
+  labels) with g2 (`side-teacher`) and adds h's mean diagonal mass, mean_j h(j|j): how much the
+  noise model believes an observed item is the preferred one.
+
+Names are `<source>_<figure>` (sources: `ensemble`, each teacher phase, `pop`) plus
+`teachers_kl`, `teachers_top10_overlap`, `noise_diag_mass`, `rows`, `seconds`.
+
+Cost: each teacher runs `full_sort_predict` once per validation batch (the forward pass the
+evaluator itself runs); the ensemble is combined from those same logits and every figure is
+elementwise work on [B, |I|] tensors already in memory. So the pass costs about one validation
+evaluation per teacher, and nothing for SoftRec, whose scores are one fixed vector.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from logging import getLogger
+from time import time
+from typing import Any, Iterable
+
+import torch
+from recbole.utils import get_tensorboard, set_color
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from recbole_csrec.evaluation import popular_items
+from recbole_csrec.soft_labels.base import SoftLabelSource, mask_padding
+from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
+from recbole_csrec.soft_labels.fixed import FixedLogits
+from recbole_csrec.teachers.popularity import popularity_logits, training_item_counts
+
+TOPK = 10
+PHASE = "teachers"  # the tensorboard phase the figures are written under
+LABEL_FIGURES = ("recall@10", "ndcg@10", "entropy", "target_mass", "popular_mass")
+
+
+@dataclass
+class TeacherView:
+    """What the diagnostics look at: the frozen teachers by phase name and how they make e_u."""
+
+    teachers: dict[str, Any]                  # name -> frozen model with full_sort_predict
+    ensemble: list[str]                       # names whose logits combine into e_u
+    mode: str = "logits"                      # the `ensemble` key
+    fixed_logits: torch.Tensor | None = None  # [n_items] e_u of every row (SoftRec), else None
+    noise: Any = None                         # CSRec-T's noise model h, if any
+
+
+def teacher_view(source: SoftLabelSource | None, phase_names: list[str]) -> TeacherView | None:
+    """The view of a teacher builder's soft-label source (before the cache); None for Base."""
+    if source is None:
+        return None
+    if isinstance(source, FixedLogits):
+        return TeacherView({}, [], fixed_logits=source.logits.view(-1))
+    if not isinstance(source, TeacherEnsemble):
+        raise TypeError(f"no diagnostics for soft-label source {type(source).__name__}")
+    side = getattr(source, "side_teacher", None)  # CSRec-T (teachers/training_level.py)
+    if side is not None:
+        return TeacherView({"main-teacher": source.teachers[0], "side-teacher": side},
+                           ["main-teacher"], source.mode, noise=getattr(source, "noise", None))
+    names = phase_names if len(phase_names) == len(source.teachers) else \
+        [f"teacher-{k}" for k in range(1, len(source.teachers) + 1)]
+    return TeacherView(dict(zip(names, source.teachers)), list(names), source.mode)
+
+
+def ranking_rows(scores: torch.Tensor, positives: torch.Tensor, k: int = TOPK) -> tuple[torch.Tensor, ...]:
+    """Per row Recall@k and NDCG@k as RecBole computes them, and the top-k ids.
+
+    `positives` is a [B, n_items] bool matrix (RecBole's pos_matrix); ties go as torch.topk
+    breaks them, as in RecBole's collector.
+    """
+    top = torch.topk(scores, k, dim=-1).indices
+    hits = positives.gather(1, top).double()
+    pos_len = positives.sum(dim=1).double()
+    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=scores.device, dtype=torch.float64))
+    ideal = torch.cumsum(discount, 0)[pos_len.clamp(1, k).long() - 1]
+    return hits.sum(dim=1) / pos_len, (hits * discount).sum(dim=1) / ideal, top
+
+
+def distribution_rows(log_p: torch.Tensor, positives: torch.Tensor,
+                      popular: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per row entropy, mass on the targets and mass on the popular items of p = exp(log_p)."""
+    p = log_p.exp()
+    plogp = torch.where(p > 0, p * log_p, torch.zeros_like(p))  # 0 log 0 = 0 (padding)
+    return {"entropy": -plogp.sum(dim=1).double(),
+            "target_mass": (p * positives).sum(dim=1).double(),
+            "popular_mass": (p * popular).sum(dim=1).double()}
+
+
+def kl_rows(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Per row KL(p || q) for log-probabilities; 0 log 0 = 0."""
+    p = log_p.exp()
+    return torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p)).sum(dim=1).double()
+
+
+@torch.no_grad()
+def noise_diagonal_mass(noise) -> float:
+    """mean_j h(j|j) of CSRec-T's noise model (recbole_csrec/model/noise.py): S[j,j] - log Z_j."""
+    diagonal = (noise.M * noise.N.t()).sum(dim=1)
+    return float(torch.exp(diagonal - noise.log_normalizer()).mean())
+
+
+@torch.no_grad()
+def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: float,
+                           pop_logits: torch.Tensor, popular: torch.Tensor,
+                           device: torch.device | str = "cpu") -> dict[str, float]:
+    """The figures over `batches` (RecBole full-sort eval batches: interaction, history index,
+    positive_u, positive_i). `pop_logits` are SoftRec's [n_items] logits, `popular` the
+    [n_items] bool mask of popular items."""
+    for teacher in view.teachers.values():
+        teacher.eval()
+    popular = popular.to(device).float()
+    pop_log_p = torch.log_softmax(mask_padding(pop_logits.view(1, -1).to(device)) / temperature, dim=-1)
+    fixed = None if view.fixed_logits is None else torch.log_softmax(
+        mask_padding(view.fixed_logits.view(1, -1).to(device)) / temperature, dim=-1)
+    names = list(view.teachers)
+    pairs = [(a, b) for a in names for b in names if a != b]
+    sums: dict[str, torch.Tensor] = {}
+    rows = 0
+
+    def add(key: str, values: torch.Tensor) -> None:
+        sums[key] = sums.get(key, 0.0) + values.sum()
+
+    for interaction, history_index, positive_u, positive_i in batches:
+        interaction = interaction.to(device)
+        # The one forward pass per teacher; everything below reuses these logits.
+        logits = {name: mask_padding(model.full_sort_predict(interaction)) for name, model in view.teachers.items()}
+        n_rows = len(interaction)
+        n_items = pop_log_p.size(1)
+        positives = torch.zeros(n_rows, n_items, dtype=torch.bool, device=device)
+        positives[positive_u.to(device), positive_i.to(device)] = True
+        if view.ensemble:
+            ensemble = combine_teacher_logits(torch.stack([logits[n] for n in view.ensemble]),
+                                              temperature, view.mode)
+        else:
+            ensemble = fixed.expand(n_rows, -1)
+        sources = {"ensemble": (ensemble, ensemble), "pop": (pop_log_p.expand(n_rows, -1),) * 2}
+        for name, q in logits.items():
+            sources[name] = (q, torch.log_softmax(q / temperature, dim=-1))
+        tops = {}
+        for name, (scores, log_p) in sources.items():
+            if history_index is not None:  # as RecBole's _full_sort_batch_eval
+                scores = scores.clone()
+                scores[history_index] = -math.inf
+            recall, ndcg, tops[name] = ranking_rows(scores, positives)
+            add(f"{name}_recall@{TOPK}", recall)
+            add(f"{name}_ndcg@{TOPK}", ndcg)
+            for figure, values in distribution_rows(log_p, positives, popular).items():
+                add(f"{name}_{figure}", values)
+        for a, b in pairs:
+            add("teachers_kl", kl_rows(sources[a][1], sources[b][1]) / len(pairs))
+            if a < b:  # overlap is symmetric: each unordered pair once
+                shared = (tops[a].unsqueeze(2) == tops[b].unsqueeze(1)).sum(dim=(1, 2)).double()
+                add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
+        rows += n_rows
+    figures = {key: float(value) / rows for key, value in sums.items()} if rows else {}
+    if view.noise is not None:
+        figures["noise_diag_mass"] = noise_diagonal_mass(view.noise)
+    figures["rows"] = float(rows)
+    return figures
+
+
+def diagnostics_table(figures: dict[str, float], temperature: float, popular_items: int) -> str:
+    """The log's table: one row per distribution, then the agreement and cost figures."""
+    sources = ["ensemble"] + [k[:-len("_entropy")] for k in figures
+                              if k.endswith("_entropy") and k[:-len("_entropy")] not in ("ensemble", "pop")] + ["pop"]
+    header = ["soft labels (T=%g)" % temperature, "recall@10", "ndcg@10", "entropy", "target mass",
+              "popular mass"]
+    label = {"ensemble": "ensemble e_u (student's)", "pop": "SoftRec popularity"}
+    rows = [header] + [[label.get(s, s)] + [f"{figures.get(f'{s}_{f}', math.nan):.4f}" for f in LABEL_FIGURES]
+                       for s in sources]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    notes = []
+    if "teachers_kl" in figures:
+        who = "g1 vs g2" if "side-teacher_entropy" in figures else "teachers"
+        notes.append(f"{who}: mean pairwise KL {figures['teachers_kl']:.4f}, top-10 overlap "
+                     f"{figures['teachers_top10_overlap']:.4f}")
+    if "noise_diag_mass" in figures:
+        notes.append(f"noise model h: mean diagonal mass {figures['noise_diag_mass']:.4f}")
+    notes.append(f"{int(figures.get('rows', 0))} validation rows; popular = the {popular_items} most "
+                 f"frequent training items (20%)"
+                 + (f"; {figures['seconds']:.2f} s" if "seconds" in figures else ""))
+    return "\n".join(lines + notes)
+
+
+def diagnose_teachers(ctx, source: SoftLabelSource | None) -> dict[str, float]:
+    """The diagnostics of a run (ctx: its TeacherContext) for the frozen teachers' `source`:
+    logged as one table, written to tensorboard under the `teachers` phase, returned as a flat
+    dict of floats. Base (no teachers) logs one line and returns {}."""
+    logger = getLogger()
+    view = teacher_view(source, [phase.name for phase in ctx.phases])
+    if view is None:
+        logger.info(set_color("CSRec soft-label diagnostics", "yellow") + ": Base has no teachers; skipped")
+        return {}
+    config = ctx.config
+    temperature = float(config["temperature"])
+    counts = training_item_counts(ctx.train_data)
+    popular = popular_items(counts)
+    start = time()
+    batches = ctx.valid_data
+    if ctx.show_progress:
+        batches = tqdm(batches, total=len(batches), ncols=100, desc=set_color("Diagnose   ", "pink"))
+    figures = soft_label_diagnostics(batches, view, temperature, popularity_logits(counts), popular,
+                                     config["device"])
+    figures["seconds"] = round(time() - start, 3)
+    logger.info(set_color("CSRec soft-label diagnostics", "yellow") + " (validation rows)\n"
+                + diagnostics_table(figures, temperature, int(popular.sum())))
+    write_tensorboard(figures)
+    return figures
+
+
+def write_tensorboard(figures: dict[str, float], phase: str = PHASE) -> None:
+    """Scalars `diagnostics/<name>` in `<run's tensorboard dir>/<phase>`, as CSRecTrainer does."""
+    writer = get_tensorboard(getLogger())
+    run_dir = writer.log_dir
+    writer.close()
+    with SummaryWriter(os.path.join(run_dir, phase)) as phase_writer:
+        for name, value in figures.items():
+            phase_writer.add_scalar(f"diagnostics/{name}", value, 0)
