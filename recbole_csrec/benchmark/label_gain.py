@@ -73,13 +73,12 @@ def _rho(frame: pd.DataFrame, column: str) -> float:
     return float(frame[column].corr(frame["gain"], method="spearman"))
 
 
-def _reading(rho: float, more: str, less: str) -> str:
+def _reading(rho: float, what: str) -> str:
     if math.isnan(rho):
-        return "cannot be told"
+        return f"{what} cannot be related to it (no spread)"
     if abs(rho) < 0.3:
-        return f"orders the gains hardly at all (rho = {rho:+.2f})"
-    return f"goes with {'larger' if rho > 0 else 'smaller'} gains: students gained more where the " \
-           f"labels were {more if rho > 0 else less} (rho = {rho:+.2f})"
+        return f"{what} hardly orders the gains (Spearman rho = {rho:+.2f})"
+    return f"{what} goes with {'larger' if rho > 0 else 'smaller'} gains (Spearman rho = {rho:+.2f})"
 
 
 def gain_sentence(frame: pd.DataFrame, metric: str = "ndcg@10") -> str:
@@ -87,16 +86,14 @@ def gain_sentence(frame: pd.DataFrame, metric: str = "ndcg@10") -> str:
     if len(frame) < MIN_RUNS:
         return (f"Only {len(frame)} run(s) with diagnostics and a matching Base run: too few "
                 f"(at least {MIN_RUNS}) to relate the gain to the soft labels.")
-    pop = frame[POP_MASS].mean()
-    mass = _reading(_rho(frame, "diag_ensemble_popular_mass"), "more popularity-biased",
-                    "less popularity-biased")
-    entropy = _reading(_rho(frame, "diag_ensemble_entropy"), "flatter (higher entropy)",
-                       "more confident (lower entropy)")
+    mass = _reading(_rho(frame, "diag_ensemble_popular_mass"),
+                    f"a larger soft-label mass on the 20% most popular training items (SoftRec's "
+                    f"labels: {frame[POP_MASS].mean():.3f})")
+    entropy = _reading(_rho(frame, "diag_ensemble_entropy"), "a higher soft-label entropy (flatter labels)")
     return (f"Over {len(frame)} runs ({', '.join(_order(frame['method'], METHOD_ORDER))} on "
-            f"{', '.join(dict.fromkeys(frame['model']))}), the relative test {metric} gain over Base "
-            f"against the soft labels' mass on the 20% most popular items (SoftRec's labels: "
-            f"{pop:.3f}) {mass}; against their entropy it {entropy}. Rank correlations over "
-            f"runs of different models and datasets: a pattern to check, not a cause.")
+            f"{', '.join(dict.fromkeys(frame['model']))}), for the student's relative test {metric} gain "
+            f"over Base (same model, dataset and seed): {mass}; {entropy}. Rank correlations over runs "
+            f"of different models and datasets: a pattern to check, not a cause.")
 
 
 def gain_means(frame: pd.DataFrame) -> pd.DataFrame:
