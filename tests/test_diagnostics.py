@@ -142,15 +142,34 @@ def test_popularity_teacher_is_its_own_ensemble_and_base_has_none():
     assert teacher_view(None, []) is None
 
 
-def test_batching_does_not_change_the_figures():
+def test_batching_and_row_chunks_do_not_change_the_figures(monkeypatch):
+    from recbole_csrec.soft_labels import diagnostics
+
     view = teacher_view(TeacherEnsemble([TableTeacher(LOGITS[i]) for i in range(2)]), ["a", "b"])
     counts = torch.tensor(COUNTS, dtype=torch.float32)
     args = (view, T, popularity_logits(counts), popular_items(counts))
     one = soft_label_diagnostics(_batches(((0, ROWS),)), *args)
     many = soft_label_diagnostics(_batches(((0, 1), (1, 3), (3, ROWS))), *args)
-    assert one.keys() == many.keys()
+    monkeypatch.setattr(diagnostics, "CHUNK_ELEMENTS", 2 * N_ITEMS)  # 2 rows per chunk
+    chunked = soft_label_diagnostics(_batches(((0, ROWS),)), *args)
+    assert one.keys() == many.keys() == chunked.keys()
     for key in one:
         assert many[key] == pytest.approx(one[key], rel=1e-6), key
+        assert chunked[key] == pytest.approx(one[key], rel=1e-6), key
+
+
+def test_history_items_are_masked_for_ranking_only():
+    # mask every real item but the target (RecBole's history_index for non-sequential loaders)
+    view = teacher_view(TeacherEnsemble([TableTeacher(LOGITS[0])]), ["a"])
+    counts = torch.tensor(COUNTS, dtype=torch.float32)
+    u, i = zip(*[(r, item) for r in range(ROWS) for item in range(1, N_ITEMS) if item != TARGETS[r]])
+    batch = (Interaction({"row": torch.arange(ROWS)}), (torch.tensor(u), torch.tensor(i)),
+             torch.arange(ROWS), torch.tensor(TARGETS))
+    masked = soft_label_diagnostics([batch], view, T, popularity_logits(counts), popular_items(counts))
+    plain = _run(view)
+    for source in ("ensemble", "a", "pop"):
+        assert masked[f"{source}_recall@10"] == masked[f"{source}_ndcg@10"] == pytest.approx(1.0)
+        assert masked[f"{source}_entropy"] == pytest.approx(plain[f"{source}_entropy"])
 
 
 def test_teacher_accuracy_matches_recbole_evaluator(tiny_data):

@@ -44,6 +44,7 @@ from recbole_csrec.soft_labels.fixed import FixedLogits
 from recbole_csrec.teachers.popularity import popularity_logits, training_item_counts
 
 TOPK = 10
+CHUNK_ELEMENTS = 1 << 22  # rows x items of one chunk of derived tensors (16 MiB in float32)
 PHASE = "teachers"  # the tensorboard phase the figures are written under
 LABEL_FIGURES = ("recall@10", "ndcg@10", "entropy", "target_mass", "popular_mass")
 
@@ -113,6 +114,16 @@ def noise_diagonal_mass(noise) -> float:
     return float(torch.exp(diagonal - noise.log_normalizer()).mean())
 
 
+def _row_mask(rows: torch.Tensor, cols: torch.Tensor, lo: int, hi: int, n_items: int,
+              device: torch.device | str) -> torch.Tensor:
+    """[hi-lo, n_items] bool mask of the (row, col) pairs with lo <= row < hi."""
+    rows, cols = rows.to(device), cols.to(device)
+    keep = (rows >= lo) & (rows < hi)
+    mask = torch.zeros(hi - lo, n_items, dtype=torch.bool, device=device)
+    mask[rows[keep] - lo, cols[keep]] = True
+    return mask
+
+
 @torch.no_grad()
 def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: float,
                            pop_logits: torch.Tensor, popular: torch.Tensor,
@@ -126,22 +137,16 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
     pop_log_p = torch.log_softmax(mask_padding(pop_logits.view(1, -1).to(device)) / temperature, dim=-1)
     fixed = None if view.fixed_logits is None else torch.log_softmax(
         mask_padding(view.fixed_logits.view(1, -1).to(device)) / temperature, dim=-1)
+    n_items = pop_log_p.size(1)
     names = list(view.teachers)
     pairs = [(a, b) for a in names for b in names if a != b]
     sums: dict[str, torch.Tensor] = {}
-    rows = 0
 
     def add(key: str, values: torch.Tensor) -> None:
         sums[key] = sums.get(key, 0.0) + values.sum()
 
-    for interaction, history_index, positive_u, positive_i in batches:
-        interaction = interaction.to(device)
-        # The one forward pass per teacher; everything below reuses these logits.
-        logits = {name: mask_padding(model.full_sort_predict(interaction)) for name, model in view.teachers.items()}
-        n_rows = len(interaction)
-        n_items = pop_log_p.size(1)
-        positives = torch.zeros(n_rows, n_items, dtype=torch.bool, device=device)
-        positives[positive_u.to(device), positive_i.to(device)] = True
+    def add_rows(logits: dict[str, torch.Tensor], positives: torch.Tensor, history: torch.Tensor | None) -> None:
+        n_rows = positives.size(0)
         if view.ensemble:
             ensemble = combine_teacher_logits(torch.stack([logits[n] for n in view.ensemble]),
                                               temperature, view.mode)
@@ -152,9 +157,8 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
             sources[name] = (q, torch.log_softmax(q / temperature, dim=-1))
         tops = {}
         for name, (scores, log_p) in sources.items():
-            if history_index is not None:  # as RecBole's _full_sort_batch_eval
-                scores = scores.clone()
-                scores[history_index] = -math.inf
+            if history is not None:  # as RecBole's _full_sort_batch_eval
+                scores = scores.masked_fill(history, -math.inf)
             recall, ndcg, tops[name] = ranking_rows(scores, positives)
             add(f"{name}_recall@{TOPK}", recall)
             add(f"{name}_ndcg@{TOPK}", ndcg)
@@ -165,6 +169,20 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
             if a < b:  # overlap is symmetric: each unordered pair once
                 shared = (tops[a].unsqueeze(2) == tops[b].unsqueeze(1)).sum(dim=(1, 2)).double()
                 add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
+
+    rows = 0
+    for interaction, history_index, positive_u, positive_i in batches:
+        interaction = interaction.to(device)
+        # The one forward pass per teacher (the evaluator's own); every figure reuses these logits.
+        logits = {name: mask_padding(model.full_sort_predict(interaction)) for name, model in view.teachers.items()}
+        n_rows = len(interaction)
+        # Row chunks bound the memory of the derived [rows, |I|] tensors, whatever eval_batch_size.
+        step = max(1, CHUNK_ELEMENTS // n_items)
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            history = None if history_index is None else _row_mask(*history_index, lo, hi, n_items, device)
+            add_rows({name: q[lo:hi] for name, q in logits.items()},
+                     _row_mask(positive_u, positive_i, lo, hi, n_items, device), history)
         rows += n_rows
     figures = {key: float(value) / rows for key, value in sums.items()} if rows else {}
     if view.noise is not None:
