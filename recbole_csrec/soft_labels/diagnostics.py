@@ -38,7 +38,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from recbole_csrec.evaluation import popular_items
-from recbole_csrec.soft_labels.base import SoftLabelSource, mask_padding
+from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
 from recbole_csrec.soft_labels.fixed import FixedLogits
 from recbole_csrec.teachers.popularity import popularity_logits, training_item_counts
@@ -77,34 +77,46 @@ def teacher_view(source: SoftLabelSource | None, phase_names: list[str]) -> Teac
     return TeacherView(dict(zip(names, source.teachers)), list(names), source.mode)
 
 
-def ranking_rows(scores: torch.Tensor, positives: torch.Tensor, k: int = TOPK) -> tuple[torch.Tensor, ...]:
+def ranking_rows(scores: torch.Tensor | None, positives: torch.Tensor, top: torch.Tensor | None = None,
+                 pos_len: torch.Tensor | None = None, k: int = TOPK) -> tuple[torch.Tensor, ...]:
     """Per row Recall@k and NDCG@k as RecBole computes them, and the top-k ids.
 
-    `positives` is a [B, n_items] bool matrix (RecBole's pos_matrix); ties go as torch.topk
-    breaks them, as in RecBole's collector.
+    `positives` is a [B, n] bool matrix (RecBole's pos_matrix); ties go as torch.topk breaks
+    them, as in RecBole's collector. `top` ([B, k] ids) skips the topk when already known;
+    `pos_len` (targets per row) skips counting them in `positives`.
     """
-    top = torch.topk(scores, k, dim=-1).indices
+    if top is None:
+        top = torch.topk(scores, k, dim=-1).indices
     hits = positives.gather(1, top).double()
-    pos_len = positives.sum(dim=1).double()
-    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=scores.device, dtype=torch.float64))
+    if pos_len is None:
+        pos_len = positives.sum(dim=1)
+    pos_len = pos_len.double()
+    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=positives.device, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)[pos_len.clamp(1, k).long() - 1]
     return hits.sum(dim=1) / pos_len, (hits * discount).sum(dim=1) / ideal, top
 
 
-def distribution_rows(log_p: torch.Tensor, positives: torch.Tensor,
-                      popular: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per row entropy, mass on the targets and mass on the popular items of p = exp(log_p)."""
-    p = log_p.exp()
-    plogp = torch.where(p > 0, p * log_p, torch.zeros_like(p))  # 0 log 0 = 0 (padding)
-    return {"entropy": -plogp.sum(dim=1).double(),
-            "target_mass": (p * positives).sum(dim=1).double(),
-            "popular_mass": (p * popular).sum(dim=1).double()}
+def rank_rows(scores: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor],
+              pos_len: torch.Tensor, k: int = TOPK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row Recall@k and NDCG@k from each target's rank (1 + items scored higher), without a
+    topk: RecBole's figures whenever no other item ties with a target (ties count in the
+    target's favour, as in recbole_csrec.evaluation.per_user_ranks)."""
+    rows, cols = targets
+    n_rows = scores.size(0)
+    one_each = rows.numel() == n_rows and bool((rows == torch.arange(n_rows, device=rows.device)).all())
+    mine = scores if one_each else scores[rows]
+    ranks = 1 + (mine > scores[rows, cols].unsqueeze(1)).sum(dim=1)
+    hit = (ranks <= k).double()
+    pos_len = pos_len.double()
+    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=scores.device, dtype=torch.float64))
+    ideal = torch.cumsum(discount, 0)[pos_len.clamp(1, k).long() - 1]
+    return (_per_row(hit, rows, n_rows) / pos_len,
+            _per_row(hit / torch.log2(ranks.double() + 1), rows, n_rows) / ideal)
 
 
-def kl_rows(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """Per row KL(p || q) for log-probabilities; 0 log 0 = 0."""
-    p = log_p.exp()
-    return torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p)).sum(dim=1).double()
+def row_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum_i a[r, i] * b[r, i] per row."""
+    return (a * b).sum(dim=1).double()
 
 
 @torch.no_grad()
@@ -114,14 +126,17 @@ def noise_diagonal_mass(noise) -> float:
     return float(torch.exp(diagonal - noise.log_normalizer()).mean())
 
 
-def _row_mask(rows: torch.Tensor, cols: torch.Tensor, lo: int, hi: int, n_items: int,
-              device: torch.device | str) -> torch.Tensor:
-    """[hi-lo, n_items] bool mask of the (row, col) pairs with lo <= row < hi."""
-    rows, cols = rows.to(device), cols.to(device)
-    keep = (rows >= lo) & (rows < hi)
-    mask = torch.zeros(hi - lo, n_items, dtype=torch.bool, device=device)
-    mask[rows[keep] - lo, cols[keep]] = True
-    return mask
+def _row_mask(rows: torch.Tensor, items: torch.Tensor, lo: int, hi: int, n_real: int,
+              device: torch.device | str) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """[hi-lo, n_real] bool mask over the real items (item id k -> column k-1) of the
+    (row, item) pairs with lo <= row < hi, and those pairs as (rows, columns) of the mask;
+    padding (id 0) never enters."""
+    rows, items = rows.to(device), items.to(device)
+    keep = (rows >= lo) & (rows < hi) & (items > 0)
+    cells = (rows[keep] - lo, items[keep] - 1)
+    mask = torch.zeros(hi - lo, n_real, dtype=torch.bool, device=device)
+    mask[cells] = True
+    return mask, cells
 
 
 @torch.no_grad()
@@ -130,14 +145,17 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
                            device: torch.device | str = "cpu") -> dict[str, float]:
     """The figures over `batches` (RecBole full-sort eval batches: interaction, history index,
     positive_u, positive_i). `pop_logits` are SoftRec's [n_items] logits, `popular` the
-    [n_items] bool mask of popular items."""
+    [n_items] bool mask of popular items.
+
+    Everything is computed over the real items (column 0, padding, is dropped: it never gets
+    probability nor a rank), so no -inf enters a sum.
+    """
     for teacher in view.teachers.values():
         teacher.eval()
-    popular = popular.to(device).float()
-    pop_log_p = torch.log_softmax(mask_padding(pop_logits.view(1, -1).to(device)) / temperature, dim=-1)
-    fixed = None if view.fixed_logits is None else torch.log_softmax(
-        mask_padding(view.fixed_logits.view(1, -1).to(device)) / temperature, dim=-1)
-    n_items = pop_log_p.size(1)
+    popular = popular[1:].to(device).float()
+    pop = _fixed_source(pop_logits, temperature, popular, device)
+    fixed = None if view.fixed_logits is None else _fixed_source(view.fixed_logits, temperature, popular, device)
+    n_items = pop["log_p"].size(1)
     names = list(view.teachers)
     pairs = [(a, b) for a in names for b in names if a != b]
     sums: dict[str, torch.Tensor] = {}
@@ -145,50 +163,97 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
     def add(key: str, values: torch.Tensor) -> None:
         sums[key] = sums.get(key, 0.0) + values.sum()
 
-    def add_rows(logits: dict[str, torch.Tensor], positives: torch.Tensor, history: torch.Tensor | None) -> None:
-        n_rows = positives.size(0)
-        if view.ensemble:
-            ensemble = combine_teacher_logits(torch.stack([logits[n] for n in view.ensemble]),
-                                              temperature, view.mode)
+    def add_source(name: str, scores: torch.Tensor | None, log_p: torch.Tensor | None,
+                   positives: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor],
+                   history: torch.Tensor | None, const: dict | None = None, need_top: bool = False) -> dict:
+        """Figures of one distribution; `const` is a row-independent one (computed once).
+        `targets`: (rows, columns) of the True cells of `positives`. The top 10 (a topk, the
+        costliest step) is computed only when `need_top` (teachers compared by overlap); else
+        the targets' ranks give Recall/NDCG."""
+        pos_len = torch.bincount(targets[0], minlength=positives.size(0))
+        if const is not None and history is None:
+            n_rows = positives.size(0)
+            recall, ndcg, top = ranking_rows(None, positives, const["top"].expand(n_rows, -1), pos_len)
+            p, entropy = const["p"], const["entropy"].expand(n_rows)
+            popular_mass = const["popular_mass"].expand(n_rows)
+            target_mass = _per_row(p[targets[1]], targets[0], n_rows)
+            out = {"top": top}
         else:
-            ensemble = fixed.expand(n_rows, -1)
-        sources = {"ensemble": (ensemble, ensemble), "pop": (pop_log_p.expand(n_rows, -1),) * 2}
-        for name, q in logits.items():
-            sources[name] = (q, torch.log_softmax(q / temperature, dim=-1))
-        tops = {}
-        for name, (scores, log_p) in sources.items():
+            if const is not None:  # a fixed distribution with per-row history masking
+                scores = log_p = const["log_p"].expand(positives.size(0), -1)
             if history is not None:  # as RecBole's _full_sort_batch_eval
                 scores = scores.masked_fill(history, -math.inf)
-            recall, ndcg, tops[name] = ranking_rows(scores, positives)
-            add(f"{name}_recall@{TOPK}", recall)
-            add(f"{name}_ndcg@{TOPK}", ndcg)
-            for figure, values in distribution_rows(log_p, positives, popular).items():
-                add(f"{name}_{figure}", values)
-        for a, b in pairs:
-            add("teachers_kl", kl_rows(sources[a][1], sources[b][1]) / len(pairs))
+            if need_top:
+                recall, ndcg, top = ranking_rows(scores, positives, pos_len=pos_len)
+            else:
+                (recall, ndcg), top = rank_rows(scores, targets, pos_len), None
+            p = log_p.exp()
+            entropy = -row_dot(p, log_p)
+            popular_mass = (p @ popular).double()
+            target_mass = _per_row(p[targets], targets[0], p.size(0))
+            out = {"top": top, "p": p, "log_p": log_p, "entropy": entropy}
+        out["figures"] = dict(zip(LABEL_FIGURES, (recall, ndcg, entropy, target_mass, popular_mass)))
+        for figure, values in out["figures"].items():
+            add(f"{name}_{figure}", values)
+        return out
+
+    def add_rows(logits: dict[str, torch.Tensor], positives: torch.Tensor,
+                 targets: tuple[torch.Tensor, torch.Tensor], history: torch.Tensor | None) -> None:
+        seen = {name: add_source(name, q, torch.log_softmax(q / temperature, dim=-1), positives, targets, history,
+                                 need_top=bool(pairs))
+                for name, q in logits.items()}
+        if len(view.ensemble) == 1:  # e_u is that teacher's logits (CSRec-T's g1): same figures
+            for figure, values in seen[view.ensemble[0]]["figures"].items():
+                add(f"ensemble_{figure}", values)
+        elif view.ensemble:
+            ensemble = combine_teacher_logits(torch.stack([logits[n] for n in view.ensemble]),
+                                              temperature, view.mode)
+            add_source("ensemble", ensemble, ensemble, positives, targets, history)
+        else:
+            add_source("ensemble", None, None, positives, targets, history, fixed)
+        add_source("pop", None, None, positives, targets, history, pop)
+        for a, b in pairs:  # KL(p_a || p_b) = -H(p_a) - sum p_a log p_b
+            kl = -seen[a]["entropy"] - row_dot(seen[a]["p"], seen[b]["log_p"])
+            add("teachers_kl", kl / len(pairs))
             if a < b:  # overlap is symmetric: each unordered pair once
-                shared = (tops[a].unsqueeze(2) == tops[b].unsqueeze(1)).sum(dim=(1, 2)).double()
+                shared = (seen[a]["top"].unsqueeze(2) == seen[b]["top"].unsqueeze(1)).sum(dim=(1, 2)).double()
                 add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
 
     rows = 0
     for interaction, history_index, positive_u, positive_i in batches:
         interaction = interaction.to(device)
         # The one forward pass per teacher (the evaluator's own); every figure reuses these logits.
-        logits = {name: mask_padding(model.full_sort_predict(interaction)) for name, model in view.teachers.items()}
+        logits = {name: model.full_sort_predict(interaction).float()[:, 1:]
+                  for name, model in view.teachers.items()}
         n_rows = len(interaction)
         # Row chunks bound the memory of the derived [rows, |I|] tensors, whatever eval_batch_size.
         step = max(1, CHUNK_ELEMENTS // n_items)
         for lo in range(0, n_rows, step):
             hi = min(lo + step, n_rows)
-            history = None if history_index is None else _row_mask(*history_index, lo, hi, n_items, device)
+            history = None if history_index is None else _row_mask(*history_index, lo, hi, n_items, device)[0]
             add_rows({name: q[lo:hi] for name, q in logits.items()},
-                     _row_mask(positive_u, positive_i, lo, hi, n_items, device), history)
+                     *_row_mask(positive_u, positive_i, lo, hi, n_items, device), history)
         rows += n_rows
     figures = {key: float(value) / rows for key, value in sums.items()} if rows else {}
     if view.noise is not None:
         figures["noise_diag_mass"] = noise_diagonal_mass(view.noise)
     figures["rows"] = float(rows)
     return figures
+
+
+def _per_row(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """Sum of `values` per row index (a row may have several targets)."""
+    return torch.zeros(n_rows, dtype=torch.float64, device=values.device).index_add_(0, rows, values.double())
+
+
+def _fixed_source(logits: torch.Tensor, temperature: float, popular: torch.Tensor,
+                  device: torch.device | str) -> dict[str, torch.Tensor]:
+    """A distribution shared by every row (SoftRec's), over the real items, computed once."""
+    log_p = torch.log_softmax(logits.view(1, -1)[:, 1:].float().to(device) / temperature, dim=-1)
+    p = log_p.exp().view(-1)
+    return {"log_p": log_p, "p": p, "top": torch.topk(log_p, TOPK, dim=-1).indices,
+            "entropy": -(p * log_p.view(-1)).sum().double().view(1),
+            "popular_mass": (p @ popular).double().view(1)}
 
 
 def diagnostics_table(figures: dict[str, float], temperature: float, popular_items: int) -> str:
