@@ -4,9 +4,11 @@ After the teacher phases and before the student, one pass over the validation lo
 evaluator's own batches) describes the soft labels softmax(e_u/T) the student will read, each
 frozen teacher's softmax(q_k/T), and SoftRec's popularity distribution softmax(pop/T) beside them:
 
-- accuracy: Recall@10 / NDCG@10 of the scores as a recommender, computed as RecBole's full-sort
-  evaluator does (padding and history masked, torch.topk, RecBole's Recall and NDCG formulas);
-  the soft labels are ranked by log softmax(e_u/T), which orders items as e_u does;
+- accuracy: Recall@10 / NDCG@10 of the scores as a recommender, as RecBole's full-sort evaluator
+  computes them (padding dropped, history masked, RecBole's Recall and NDCG formulas; the top 10
+  from torch.topk where the top-10 lists are needed anyway, else from each target's rank, which
+  gives the same figures unless another item ties exactly with the target); the soft labels are
+  ranked by log softmax(e_u/T), which orders items as e_u does;
 - confidence: mean entropy of the distribution and mean probability mass on the target;
 - popularity bias: mean mass on the 20% most frequent training items (the paper's popular items,
   recbole_csrec.evaluation.popular_items);
@@ -19,9 +21,12 @@ Names are `<source>_<figure>` (sources: `ensemble`, each teacher phase, `pop`) p
 `teachers_kl`, `teachers_top10_overlap`, `noise_diag_mass`, `rows`, `seconds`.
 
 Cost: each teacher runs `full_sort_predict` once per validation batch (the forward pass the
-evaluator itself runs); the ensemble is combined from those same logits and every figure is
-elementwise work on [B, |I|] tensors already in memory. So the pass costs about one validation
-evaluation per teacher, and nothing for SoftRec, whose scores are one fixed vector.
+evaluator itself runs) and no other pass over the data is made; the ensemble is combined from
+those same logits, and every figure is elementwise work on the [B, |I|] tensors already in
+memory: per teacher one log-softmax, one exp and one topk(10) (RecBole's evaluator: one
+topk(max topk)), per pair one row-wise product; SoftRec's distribution is one fixed vector,
+computed once. So the pass costs about one validation evaluation per teacher (the seconds are
+logged and returned as `seconds`; measured figures in docs/method.md).
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from recbole_csrec.evaluation import popular_items
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
 from recbole_csrec.soft_labels.fixed import FixedLogits
+from recbole_csrec.teachers.context import TeacherContext
 from recbole_csrec.teachers.popularity import popularity_logits, training_item_counts
 
 TOPK = 10
@@ -61,13 +67,12 @@ class TeacherView:
 
 
 def teacher_view(source: SoftLabelSource | None, phase_names: list[str]) -> TeacherView | None:
-    """The view of a teacher builder's soft-label source (before the cache); None for Base."""
-    if source is None:
-        return None
+    """The view of a teacher builder's soft-label source (before the cache); None for Base and
+    for sources this module does not know (a new teacher kind's own SoftLabelSource)."""
     if isinstance(source, FixedLogits):
         return TeacherView({}, [], fixed_logits=source.logits.view(-1))
     if not isinstance(source, TeacherEnsemble):
-        raise TypeError(f"no diagnostics for soft-label source {type(source).__name__}")
+        return None
     side = getattr(source, "side_teacher", None)  # CSRec-T (teachers/training_level.py)
     if side is not None:
         return TeacherView({"main-teacher": source.teachers[0], "side-teacher": side},
@@ -281,14 +286,16 @@ def diagnostics_table(figures: dict[str, float], temperature: float, popular_ite
     return "\n".join(lines + notes)
 
 
-def diagnose_teachers(ctx, source: SoftLabelSource | None) -> dict[str, float]:
-    """The diagnostics of a run (ctx: its TeacherContext) for the frozen teachers' `source`:
-    logged as one table, written to tensorboard under the `teachers` phase, returned as a flat
-    dict of floats. Base (no teachers) logs one line and returns {}."""
+def diagnose_teachers(ctx: TeacherContext, source: SoftLabelSource | None) -> dict[str, float]:
+    """The diagnostics of a run for its frozen teachers' `source`: logged as one table, written
+    to tensorboard under the `teachers` phase, returned as a flat dict of floats. Base (no
+    teachers) logs one line and returns {}."""
     logger = getLogger()
     view = teacher_view(source, [phase.name for phase in ctx.phases])
     if view is None:
-        logger.info(set_color("CSRec soft-label diagnostics", "yellow") + ": Base has no teachers; skipped")
+        reason = "Base has no teachers" if source is None else \
+            f"no diagnostics for soft-label source {type(source).__name__}"
+        logger.info(set_color("CSRec soft-label diagnostics", "yellow") + f": {reason}; skipped")
         return {}
     config = ctx.config
     temperature = float(config["temperature"])
