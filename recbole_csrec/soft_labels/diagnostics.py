@@ -25,8 +25,8 @@ evaluator itself runs) and no other pass over the data is made; the ensemble is 
 those same logits, and every figure is elementwise work on the [B, |I|] tensors already in
 memory: per teacher one log-softmax, one exp and one topk(10) (RecBole's evaluator: one
 topk(max topk)), per pair one row-wise product; SoftRec's distribution is one fixed vector,
-computed once. So the pass costs about one validation evaluation per teacher (the seconds are
-logged and returned as `seconds`; measured figures in docs/method.md).
+computed once. So the pass costs about one validation evaluation per teacher (its seconds are
+logged and returned as `seconds`).
 """
 from __future__ import annotations
 
