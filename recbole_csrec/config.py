@@ -120,6 +120,8 @@ def validate_csrec_config(config: Config) -> None:
         raise CSRecError(f"mask_input_items={config['mask_input_items']!r} is not accepted: use True or False")
     if not isinstance(config["detect_anomaly"], bool):
         raise CSRecError(f"detect_anomaly={config['detect_anomaly']!r} is not accepted: use True or False")
+    if not isinstance(config["diagnostics"], bool):
+        raise CSRecError(f"diagnostics={config['diagnostics']!r} is not accepted: use True or False")
     if not isinstance(config["reuse_teachers"], bool):
         raise CSRecError(f"reuse_teachers={config['reuse_teachers']!r} is not accepted: use True or False")
     store = config["teacher_store"]

@@ -15,6 +15,7 @@ from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.report import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
+from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import METHOD_NAMES, TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 
@@ -54,7 +55,9 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
 
     Returns RecBole's keys for the student (`best_valid_score`, `valid_score_bigger`,
     `best_valid_result`, `test_result`) plus `teacher`, `method`, `run_dir` and `phases`:
-    for each phase its best validation result, test result, epochs, seconds and weight file.
+    for each phase its best validation result, test result, epochs, seconds and weight file;
+    `diagnostics`: the soft-label diagnostics (recbole_csrec/soft_labels/diagnostics.py), a
+    flat dict of floats, empty for Base or with `diagnostics: False`.
     With `per_user=True` also `per_user`: the student's rank of each test row's target
     (a DataFrame, see recbole_csrec.evaluation), for paired tests and analyses.
     """
@@ -85,6 +88,9 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
                          saved=saved, show_progress=config["show_progress"])
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
+    # What the frozen teachers teach (validation rows); the student starts from init_seed below,
+    # so this pass changes none of its numbers.
+    diagnostics = diagnose_teachers(ctx, soft_labels) if config["diagnostics"] else {}
     # Teachers are frozen: compute their outputs once per training row when the budget allows.
     soft_labels = cache_soft_labels(soft_labels, config, train_data, ctx.soft_label_cache_file())
 
@@ -119,6 +125,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
         "method": METHOD_NAMES[config["teacher"]],
         "run_dir": run_dir if saved else "",
         "phases": {p.name: p.as_dict() for p in phases},
+        "diagnostics": diagnostics,
     }
     if per_user:
         from recbole_csrec.evaluation import per_user_ranks

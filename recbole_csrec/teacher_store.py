@@ -51,6 +51,7 @@ NON_DETERMINING_KEYS = frozenset({
     "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
     "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
     "detect_anomaly",  # debugging only: the same weights either way
+    "diagnostics",  # reads the frozen teachers only
 })
 
 _fingerprints: dict[tuple, str] = {}

@@ -40,14 +40,24 @@ class PhaseResult:
         }
 
 
+def input_item_index(item_seq: torch.Tensor, positive_u: torch.Tensor,
+                     positive_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, item ids) of each row's input items other than its target, padding left out: what
+    `mask_input_items: True` scores -inf, in the form of RecBole's history index."""
+    targets = torch.zeros(item_seq.size(0), dtype=item_seq.dtype, device=item_seq.device)
+    targets[positive_u.to(item_seq.device)] = positive_i.to(item_seq.device)
+    rows, positions = torch.nonzero(item_seq, as_tuple=True)
+    items = item_seq[rows, positions]
+    keep = items != targets[rows]
+    return rows[keep], items[keep]
+
+
 def mask_input_items(scores: torch.Tensor, item_seq: torch.Tensor, positive_u: torch.Tensor,
                      positive_i: torch.Tensor) -> torch.Tensor:
     """The authors' evaluation (`mask_input_items: True`): every item of a row's input sequence is
     scored -inf, except that row's target. In place; returns `scores`."""
-    targets = scores[positive_u, positive_i].clone()
-    rows = torch.arange(scores.size(0), device=scores.device).unsqueeze(1).expand_as(item_seq)
-    scores[rows, item_seq] = float("-inf")  # padding (item 0) is -inf already
-    scores[positive_u, positive_i] = targets
+    rows, items = input_item_index(item_seq, positive_u, positive_i)
+    scores[rows.to(scores.device), items.to(scores.device)] = float("-inf")
     return scores
 
 

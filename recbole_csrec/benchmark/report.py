@@ -2,7 +2,8 @@
 
 Sections: what ran (models, seeds, epochs, settings, machine, time), our Table 2 (both
 significance tests), the paper's Table 2 Last.FM rows (copied from the paper, marked as such),
-relative improvement over Base ours vs the paper's, a generated reading, and the analysis plots.
+relative improvement over Base ours vs the paper's, a generated reading, the student's gain over
+Base against its soft labels' diagnostics (when the CSV has `diag_` columns), and the analysis plots.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, legend, load_results,
                                                summarize, table2)
-from recbole_csrec.benchmark.results import _atomic_write, machine_description, read_results
+from recbole_csrec.benchmark.label_gain import gain_frame, gain_means, gain_sentence, plot_gain
+from recbole_csrec.benchmark.results import _atomic_write, machine_description, read_results, write_frame
 from recbole_csrec.errors import CSRecError
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
@@ -117,6 +119,24 @@ def sweep_runs_line(runs_csv: str) -> str:
             f"(`{runs_csv}`).\n\n")
 
 
+def soft_label_section(data: pd.DataFrame, output_md: str, metric: str = "ndcg@10") -> str | None:
+    """Student gain over Base against the soft labels' popularity mass and entropy: the plot and
+    its points go to `<output without .md>/soft_label_gain.{png,csv}`; None when no run has
+    diagnostics and a Base run of the same dataset, model and seed."""
+    frame = gain_frame(data, metric)
+    if frame.empty:
+        return None
+    folder = os.path.splitext(output_md)[0]
+    os.makedirs(folder, exist_ok=True)
+    png, csv = (os.path.join(folder, f"soft_label_gain.{ext}") for ext in ("png", "csv"))
+    plot_gain(frame, png, metric)
+    write_frame(csv, frame)
+    here = os.path.dirname(os.path.abspath(output_md))
+    return (f"{gain_sentence(frame, metric)}\n\n![student gain vs soft labels]({os.path.relpath(png, here)})"
+            f"\n\nMeans per dataset, model and method (gain in %; every point: "
+            f"`{os.path.relpath(csv, here)}`):\n\n{_markdown_frame(gain_means(frame))}")
+
+
 def analyses_section(folders: Sequence[str], output_md: str) -> str:
     parts = []
     for folder in folders:
@@ -165,6 +185,9 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
         + _markdown_frame(compare_with_paper(summary, paper), digits=2),
         "## Generated reading\n\n" + reading(summary),
     ]
+    gain = soft_label_section(data, output)
+    if gain:
+        sections.append("## Student gain vs the soft labels (diagnostics)\n\n" + gain)
     if notes:
         with open(notes) as handle:
             sections.append(f"## Notes (from `{notes}`)\n\n" + handle.read().strip())

@@ -16,8 +16,8 @@ from datetime import datetime
 from logging import getLogger
 from typing import Any, Callable, Iterator, Sequence
 
-from recbole_csrec.benchmark.results import (append_rows, config_hash, done_keys, machine_description,
-                                             read_results, write_frame)
+from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnostic_cells, done_keys,
+                                             machine_description, read_results, write_frame)
 from recbole_csrec.errors import CSRecError
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
@@ -137,6 +137,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
                                "method": method_name(teacher), "seed": int(seed)}
         row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
         row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
+        row.update(diagnostic_cells(result.get("diagnostics")))
         row.update({
             "seconds": round(seconds, 2), "epochs": student.get("epochs", ""),
             "best_epoch": student.get("best_epoch", ""), "config_hash": chash, "run_id": run_id,
