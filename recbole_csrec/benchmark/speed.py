@@ -55,6 +55,7 @@ from recbole_csrec.errors import exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
+from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 
@@ -225,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def diagnostics_cost(ctx: TeacherContext, ensemble: TeacherEnsemble, valid_data) -> tuple[float, float]:
+    """Seconds of the soft-label diagnostics pass, and of one RecBole validation evaluation of
+    every teacher (the pass must cost less than the latter), timed one after the other."""
+    start = time.perf_counter()
+    diagnose_teachers(ctx, ensemble)
+    diagnostics_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for teacher in ensemble.teachers:
+        CSRecTrainer(ctx.config, teacher, phase="bench", weights_file="", write_files=False).evaluate(
+            valid_data, load_best_model=False)
+    return diagnostics_seconds, time.perf_counter() - start
+
+
 def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -268,6 +282,9 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     cached = cache is not ensemble
     print(f"[bench] cache: {'built' if cached else 'NOT built (over budget)'} in {build_seconds:.2f}s, "
           f"{getattr(cache, 'nbytes', 0) / MB:.1f} MB", flush=True)
+    diagnostics_seconds, evaluation_seconds = diagnostics_cost(ctx, ensemble, valid_data)
+    print(f"[bench] diagnostics pass {diagnostics_seconds:.2f}s; one validation evaluation per teacher "
+          f"{evaluation_seconds:.2f}s in all", flush=True)
 
     def model(seed: int):
         init_seed(seed, config["reproducibility"])
@@ -318,6 +335,8 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
         "recbole_peak_mb": recbole.peak / MB, "base_epoch": base.per_epoch, "student_epoch": student.per_epoch,
         "otf_epoch": on_the_fly.per_epoch, "ratio": student.per_epoch / base.per_epoch,
         "otf_ratio": on_the_fly.per_epoch / base.per_epoch, "build_seconds": build_seconds,
+        "diagnostics_seconds": diagnostics_seconds, "teacher_evaluation_seconds": evaluation_seconds,
+        "diagnostics_ratio": diagnostics_seconds / evaluation_seconds,
         "build_per_teacher": build_seconds / m / base.per_epoch, "cache_mb": cache_mb,
         "build_peak_mb": build_memory.peak / MB, "memory_batches": len(batches),
         "base_peak_mb": base.peak / MB, "student_peak_mb": student.peak / MB,
@@ -349,6 +368,9 @@ def report_lines(r: dict[str, Any]) -> list[str]:
         f"{ok(r['base_recbole_ratio'] <= base_target)})",
         f"- student/base epoch ratio (cached): **{r['ratio']:.2f}** (target <= 1.10: {ok(r['ratio'] <= 1.10)}); "
         f"on-the-fly: {r['otf_ratio']:.2f}",
+        f"- soft-label diagnostics pass: {r['diagnostics_seconds']:.2f}s vs one validation evaluation of each "
+        f"teacher {r['teacher_evaluation_seconds']:.2f}s: ratio {r['diagnostics_ratio']:.2f} (target < 1: "
+        f"{ok(r['diagnostics_ratio'] < 1)})",
         f"- cache build (one-off): {r['build_seconds']:.2f}s = {r['build_per_teacher']:.2f} Base epochs per "
         f"teacher (target <= 0.50: {ok(r['build_per_teacher'] <= 0.5)}); cache {r['cache_mb']:.1f} MB fp16, "
         f"build peak {r['build_peak_mb']:.1f} MB (default allocator)",
