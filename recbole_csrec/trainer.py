@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from time import time
 from typing import Any
 
+import torch
 from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.checkpoint import load_into, save_weights
+from recbole_csrec.errors import DivergenceError
 from recbole_csrec.metrics import require_rating_field
 
 
@@ -46,7 +48,9 @@ class CSRecTrainer(Trainer):
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
-    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly).
+    - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
+    - a NaN or infinite training loss raised as DivergenceError naming the phase and epoch
+      (RecBole raises a bare ValueError, and only for NaN).
     """
 
     def __init__(self, config, model, phase: str, weights_file: str, write_files: bool = True) -> None:
@@ -72,14 +76,34 @@ class CSRecTrainer(Trainer):
             if verbose:
                 self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")
 
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        self._epoch = epoch_idx
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def _check_nan(self, loss):
+        if not torch.isfinite(loss).all():
+            self._diverged(float(loss.detach().float().sum()))
+
+    def _diverged(self, loss: float):
+        lr = self.config["learning_rate"]
+        hint = (f"lower --learning_rate (now {lr}), or clip gradients (e.g. "
+                "--clip_grad_norm=\"{'max_norm': 5}\"); --detect_anomaly=True shows the first "
+                "operation that produced it")
+        raise DivergenceError(self.phase, int(getattr(self, "_epoch", self.start_epoch)), loss, hint)
+
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None) -> tuple[float, dict]:
         require_rating_field(self.config, train_data._dataset)
         start = time()
         # Always record the best state (in memory); write_files decides whether it hits disk.
         with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
-            result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
-                                 show_progress=show_progress, callback_fn=callback_fn)
+            try:
+                result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
+                                     show_progress=show_progress, callback_fn=callback_fn)
+            except ValueError as error:  # a loss path that bypasses _check_nan
+                if "loss is nan" not in str(error).lower():
+                    raise
+                self._diverged(float("nan"))
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         self.fit_seconds = time() - start
