@@ -1,6 +1,6 @@
 """Seconds per training epoch and per validation pass of plain RecBole training (one teacher phase).
 
-    PYTHONPATH=. python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--threads 1] [--key=value ...]
+    python run_scripts/epoch_seconds.py --models NARM GRU4Rec --dataset ml [--threads 1] [--key=value ...]
 
 Uses the shipped defaults (package yaml) plus any --key=value; builds built-in datasets if needed.
 """
@@ -16,10 +16,16 @@ from recbole.utils import get_model, init_seed
 
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
+from recbole_csrec.errors import exit_code
+from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.trainer import CSRecTrainer
 
 
-def main() -> None:
+def main() -> int:
+    return exit_code("epoch_seconds.py", measure)
+
+
+def measure() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["NARM", "GRU4Rec"])
     parser.add_argument("--dataset", default="ml")
@@ -27,11 +33,11 @@ def main() -> None:
     args, rest = parser.parse_known_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    sys.argv = [sys.argv[0]] + rest  # other --key=value go to RecBole's Config
     print(f"torch threads: {torch.get_num_threads()}")
     for model_name in args.models:
-        config = CSRecConfig(model=model_name, dataset=args.dataset,
-                             config_dict={"show_progress": False, "state": "WARNING"})
+        with recbole_argv(rest):  # other --key=value go to RecBole's Config
+            config = CSRecConfig(model=model_name, dataset=args.dataset,
+                                 config_dict={"show_progress": False, "state": "WARNING"})
         ensure_dataset_files(config)
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
@@ -49,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
