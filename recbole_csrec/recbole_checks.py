@@ -154,7 +154,7 @@ def check_recbole_keys(values: dict[str, Any]) -> None:
     if not isinstance(learner, str) or learner.lower() not in LEARNERS:
         raise CSRecError(f"learner={learner!r} is not accepted: {', '.join(LEARNERS)}")
     _int_at_least(values, "stopping_step", 1)
-    _int_at_least(values, "eval_step", 1, " (each phase keeps its best-validation weights)")
+    _int_at_least(values, "eval_step", 0, " (epochs between validations; 0: never validate)")
     metrics, topk = _metric_names(values), _topk(values)
     _valid_metric(values, metrics, topk)
     _int_at_least(values, "MAX_ITEM_LIST_LENGTH", 1)
