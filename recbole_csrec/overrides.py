@@ -119,3 +119,16 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise CSRecError(message)
+
+
+def check_command_line(model: str, dataset: str, config_files: Sequence[str] | None,
+                       args: Sequence[str], config_dict: dict[str, Any] | None = None) -> None:
+    """Everything a run with these `--key=value` arguments would check first, and that every
+    key is known (for commands that hand the same arguments to many runs)."""
+    from recbole_csrec.quick_start import build_configs
+
+    overrides = parse_overrides(args)
+    with recbole_argv(args):
+        config, teacher_config = build_configs(model, dataset, None, list(config_files or []) or None,
+                                               config_dict)
+    check_known_keys(overrides, config.known_keys() | teacher_config.known_keys())

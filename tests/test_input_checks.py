@@ -214,3 +214,15 @@ def test_hyper_cli_checks_keys_and_repeats(tiny_data, tmp_path, capsys):
         code = hyper_main(base(tiny_data) + [f"--params_file={space}", "--dry_run"] + args)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_benchmark_refuses_a_misspelled_setting_before_running(tmp_path, monkeypatch, capsys):
+    from recbole_csrec.benchmark.runner import main as benchmark_main
+
+    monkeypatch.chdir(tmp_path)
+    code = benchmark_main(["--models", "GRU4Rec", "--datasets", "ml", "--teachers", "none",
+                           "--output", str(tmp_path / "results"), "--bta=0.5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["benchmark: error: unknown setting --bta: no RecBole or CSRec option of "
+                                 "this model and dataset, nor a key of the config files (did you mean 'beta'?)"]
+    assert os.listdir(tmp_path) == []

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from recbole_csrec.benchmark.results import (append_rows, config_hash, done_keys, machine_description,
                                              read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
-from recbole_csrec.overrides import recbole_argv
+from recbole_csrec.overrides import check_command_line, recbole_argv
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 
@@ -86,6 +86,9 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         if not os.path.isfile(path):
             raise CSRecError(f"config file '{path}' does not exist")
     config_dict = dict(config_dict or {})
+    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
+        for dataset, model in itertools.product(datasets, models):
+            check_command_line(model, dataset, config_files, extra_argv, config_dict)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
                 "argv": sorted(extra_argv)}
     chash = config_hash(config_files, settings)
