@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             config_file_list=args.config_files.split() if args.config_files else None,
             params_file=args.params_file, fixed=parse_fixed(extra), num_samples=args.num_samples,
             scheduler=args.scheduler, address=args.address, cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial, output=args.output, dry_run=args.dry_run)
+            gpus_per_trial=args.gpus_per_trial, output=args.output, dry_run=args.dry_run,
+            check_keys=True)
         if args.dry_run:
             print(result["plan"])
 

@@ -157,7 +157,8 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
                     num_samples: int = 1, scheduler: str = "fifo", address: str | None = None,
                     cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                     output: str | None = None, num_cpus: int | None = None,
-                    max_concurrent_trials: int | None = None, dry_run: bool = False) -> dict[str, Any]:
+                    max_concurrent_trials: int | None = None, dry_run: bool = False,
+                    check_keys: bool = False) -> dict[str, Any]:
     """Search `params_file`'s space; every trial trains the student and reports validation
     metrics per epoch; the best trial (on valid_metric) alone is evaluated on test.
 
@@ -166,6 +167,8 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     `test_result`, `rows`, `summary` and the file paths. Raises CSRecError on bad input
     before Ray starts. `dry_run=True` checks everything and returns `{'plan': text}` (the
     resolved configuration, the trials and the teachers they share) without writing anything.
+    `check_keys=True` (the command line) makes a key of `fixed` that no configuration layer
+    knows an error.
     """
     logger = getLogger()
     fixed = dict(fixed or {})
@@ -177,9 +180,10 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
             raise CSRecError(f"{name}={value!r} must be a number >= {low}")
     space = load_search_space(params_file)
     config, teacher_config = _build(model, dataset, teacher, config_file_list, fixed, "command line")
-    from recbole_csrec.overrides import check_known_keys
+    if check_keys:
+        from recbole_csrec.overrides import check_known_keys
 
-    check_known_keys(fixed, config.known_keys() | teacher_config.known_keys())
+        check_known_keys(fixed, config.known_keys() | teacher_config.known_keys())
     teacher = config["teacher"]
 
     def check_value(key: str, value: Any) -> None:
