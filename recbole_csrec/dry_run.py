@@ -46,6 +46,7 @@ def _store_state(config: CSRecConfig, teacher_config: CSRecConfig, phase, datase
 
 def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
     from recbole_csrec.data.builtin import dataset_status
+    from recbole_csrec.teacher_store import default_store_path
     from recbole_csrec.teachers import METHOD_NAMES
     from recbole_csrec.teachers.plan import planned_teacher_phases
 
@@ -61,8 +62,12 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
     for number, phase in enumerate(phases, 1):
         action, weights = _store_state(config, teacher_config, phase, ready)
         lines.append(f"  {number}. {phase.name}: {teacher_config['model']}, seed {phase.seed}, "
-                     f"{phase.note}; {config['epochs']} epochs at most -> {action}")
+                     f"{phase.note}; {teacher_config['epochs']} epochs at most -> {action}")
         lines.append(f"     weights: {weights}")
+    if phases and config["soft_label_cache_mb"] > 0:
+        where = (f"a cache file in {os.path.join(default_store_path(config), 'soft_labels')} (built once, "
+                 "then loaded by every run on the same teachers)" if config["reuse_teachers"] else "memory")
+        lines.append(f"  soft labels: the frozen teachers run once per training row, into {where}")
     student = len(phases) + 1
     lines.append(f"  {student}. student: {config['model']}, seed {config['seed']}, "
                  + ("plain CE" if config["teacher"] == "none" else
