@@ -226,3 +226,11 @@ def test_benchmark_refuses_a_misspelled_setting_before_running(tmp_path, monkeyp
     assert code == 2 and err == ["benchmark: error: unknown setting --bta: no RecBole or CSRec option of "
                                  "this model and dataset, nor a key of the config files (did you mean 'beta'?)"]
     assert os.listdir(tmp_path) == []
+
+
+def test_search_values_are_checked_like_command_line_values(tiny_data, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("embedding_size: [16, -1]\n")
+    code = hyper_main(base(tiny_data) + [f"--params_file={space}", "--dry_run"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "embedding_size=-1 is not accepted: an integer >= 1" in err[0]

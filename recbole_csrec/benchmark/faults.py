@@ -3,8 +3,8 @@
 The experiment is what a user runs: `prepare` a synthetic raw file, then a one-row benchmark
 (GRU4Rec with CSRec-M: two teachers published to the teacher store, the soft-label cache, the
 student, the results row and its per-user file). Each trial starts it in a fresh folder, kills it
-after a seeded random delay (uniform over an uninterrupted run's duration), runs it again to the
-end and compares the end state with the uninterrupted reference: the same dataset files, the same
+at a seeded random point (a step drawn uniformly, then a random moment within it), runs it again
+to the end and compares the end state with the uninterrupted reference: the same dataset files, the same
 teacher-store keys (every entry complete and loadable with weights_only=True), the same
 soft-label cache files, exactly one results row with the same metrics, and its per-user file.
 
@@ -36,12 +36,9 @@ def workload(workdir: str) -> None:
     """One experiment in `workdir` (relative paths, so every folder gives the same run keys)."""
     from recbole_csrec.benchmark.runner import run_benchmark
     from recbole_csrec.data.prepare import Columns, prepare_dataset
-    from recbole_csrec.data.synthetic import write_chain_dataset
     from recbole_csrec.overrides import recbole_argv
 
     os.chdir(workdir)
-    if not os.path.isfile(os.path.join("raw", "raw.inter")):
-        write_chain_dataset(".", "raw", users=60, items=40, length=16, seed=7)
     prepare_dataset(os.path.join("raw", "raw.inter"), "atomic", NAME, window=8, min_count=1,
                     columns=Columns(), output_dir="dataset", properties_dir="properties")
     with recbole_argv():
@@ -63,6 +60,9 @@ def _noop() -> None:
 
 def end_state(workdir: str) -> dict[str, Any]:
     """What an experiment leaves behind that later runs use; raises if something is corrupt."""
+    import pandas as pd
+    import torch
+
     from recbole_csrec.benchmark.results import read_results
     from recbole_csrec.checkpoint import load_weights
     from recbole_csrec.data.prepare import read_manifest
@@ -80,10 +80,9 @@ def end_state(workdir: str) -> dict[str, Any]:
         if entry is None:
             raise ValueError(f"store entry {key} is incomplete")
         load_weights(entry.weights)
-    caches = sorted(os.listdir(os.path.join(store.root, "soft_labels")))
+    # Temp files a killed writer left (".tmp-...") are never read: only complete names count.
+    caches = sorted(n for n in os.listdir(os.path.join(store.root, "soft_labels")) if not n.startswith("."))
     for name in caches:
-        import torch
-
         torch.load(os.path.join(store.root, "soft_labels", name), weights_only=True)
     frame = read_results(os.path.join(workdir, "results", "results.csv"))
     if len(frame) != 1:
@@ -91,8 +90,6 @@ def end_state(workdir: str) -> dict[str, Any]:
     row = frame.iloc[0]
     metrics = {c: float(row[c]) for c in frame.columns if c.startswith(METRIC_PREFIXES)}
     per_user = os.path.join(workdir, "results", "per_user", f"{row['run_id']}.csv.gz")
-    import pandas as pd
-
     ranks = pd.read_csv(per_user)
     return {"dataset": dataset, "store": entries, "caches": caches, "metrics": metrics,
             "per_user_rows": len(ranks), "run_id": row["run_id"]}
@@ -159,6 +156,8 @@ def run_trials(trials: int = 20, seed: int = 0, root: str | None = None, keep: b
     context.set_forkserver_preload(["recbole_csrec.benchmark.faults", "recbole_csrec.quick_start",
                                     "recbole_csrec.benchmark.runner", "recbole_csrec.evaluation",
                                     "recbole.data", "recbole.trainer", "torch.utils.tensorboard"])
+    from recbole_csrec.data.synthetic import write_chain_dataset
+
     root = tempfile.mkdtemp(prefix="csrec-faults-", dir=root)
     rng = random.Random(seed)
     step_lengths: list[float] = []
@@ -166,7 +165,8 @@ def run_trials(trials: int = 20, seed: int = 0, root: str | None = None, keep: b
     def run(workdir: str, step: int | None = None, fraction: float = 0.0) -> int | None:
         """Run the experiment in `workdir`; with `step`, SIGKILL it `fraction` of the reference
         step's length after that step began. Returns the exit code, None when killed."""
-        os.makedirs(workdir, exist_ok=True)
+        if not os.path.isdir(os.path.join(workdir, "raw")):  # the user's raw file: not under test
+            write_chain_dataset(workdir, "raw", users=60, items=40, length=16, seed=7)
         process = context.Process(target=_child, args=(workdir,))
         begun: list[float] = []
         start = time.perf_counter()
