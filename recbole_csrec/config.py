@@ -4,12 +4,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import yaml
 from recbole.config import Config
+from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import resolve_student_model
+from recbole_csrec.recbole_checks import check_recbole_keys
 
 PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "properties")
+
+RECBOLE_DEFAULT = "RecBole default"
+COMMAND_LINE = "command line"
+# Keys RecBole reads without a yaml default (distributed runs, saving) plus the ones this
+# package's command line owns: known, so `--key=value` with them is not a typo.
+RUNTIME_KEYS = frozenset({"model", "dataset", "teacher", "config_files", "device", "local_rank",
+                          "nproc", "world_size", "offset", "ip", "port", "save_step", "encoding"})
+# RecBole's own config errors are bad input too: one line instead of a traceback.
+_RECBOLE_CONFIG_ERRORS = (ValueError, TypeError, KeyError, NotImplementedError, RuntimeError,
+                          SyntaxError)
 
 
 class CSRecConfig(Config):
@@ -21,11 +34,85 @@ class CSRecConfig(Config):
 
     def __init__(self, model: str | None = None, dataset: str | None = None,
                  config_file_list: list[str] | None = None,
-                 config_dict: dict[str, Any] | None = None) -> None:
-        super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
-                         config_dict=config_dict)
+                 config_dict: dict[str, Any] | None = None,
+                 config_dict_source: str = "config_dict") -> None:
+        # (label, keys) of each layer, lowest precedence first: where every value came from.
+        self.layers: list[tuple[str, set[str]]] = []
+        self.recbole_defaults: dict[str, Any] = {}
+        try:
+            super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
+                             config_dict=config_dict)
+        except CSRecError:
+            raise
+        except _RECBOLE_CONFIG_ERRORS as error:
+            raise CSRecError(f"RecBole rejects the configuration: {type(error).__name__}: "
+                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+        self.layers.append((config_dict_source, set(self.variable_config_dict)))
+        self.layers.append((COMMAND_LINE, set(self.cmd_config_dict)))
         self._label_field_for_filtered_metrics()
         validate_csrec_config(self)
+
+    def _load_config_files(self, file_list):
+        """RecBole's reading of the user's yaml files, with one-line errors naming the file."""
+        merged: dict[str, Any] = {}
+        self.file_layers: list[tuple[str, set[str]]] = []
+        for path in file_list or []:
+            if not os.path.isfile(path):
+                raise CSRecError(f"config file '{path}' does not exist (--config_files takes "
+                                 "space-separated yaml files)")
+            try:
+                with open(path, encoding="utf-8-sig") as handle:
+                    data = yaml.load(handle.read(), Loader=self.yaml_loader)
+            except (yaml.YAMLError, UnicodeDecodeError) as error:
+                first = str(error).strip().splitlines()
+                raise CSRecError(f"config file '{path}' is not valid yaml: "
+                                 f"{' '.join(first[:3]) if first else type(error).__name__}") from None
+            if data is None:
+                data = {}
+            if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+                raise CSRecError(f"config file '{path}' is not accepted: it holds a "
+                                 f"{type(data).__name__}, not a mapping of key: value lines")
+            self.file_layers.append((f"config file {path}", set(data)))
+            merged.update(data)
+        return merged
+
+    def _set_default_parameters(self):
+        # Before RecBole reads the merged values (and raises deep inside on a bad one).
+        check_recbole_keys(self.final_config_dict)
+        super()._set_default_parameters()
+
+    def known_keys(self) -> set[str]:
+        """Every key some layer below the overrides knows: RecBole's yaml and argument lists,
+        this package's yaml, the model's and dataset's yaml, the user's config files."""
+        known = set(self.internal_config_dict) | set(self.file_config_dict) | set(RUNTIME_KEYS)
+        for names in (general_arguments, training_arguments, evaluation_arguments, dataset_arguments):
+            known.update(names)
+        return known
+
+    def value_sources(self) -> dict[str, str]:
+        """key -> where its final value came from (the last layer that set it)."""
+        sources: dict[str, str] = {key: RECBOLE_DEFAULT for key in self.recbole_defaults}
+        for label, keys in self.layers:
+            sources.update({key: label for key in keys})
+        return sources
+
+    def non_default_values(self) -> list[tuple[str, Any, str]]:
+        """(key, value, source) of every value the user set, and of every package value that
+        differs from RecBole's own default."""
+        rows = []
+        for key, source in self.value_sources().items():
+            if source == RECBOLE_DEFAULT or key not in self.final_config_dict:
+                continue
+            value = self.final_config_dict[key]
+            if source.startswith(("recbole_csrec", "paper preset", "dataset preset")):
+                # A package value is listed where it changes RecBole's (CSRec's own keys at
+                # their package default are the defaults).
+                if key not in self.recbole_defaults and source.startswith("recbole_csrec"):
+                    continue
+                if key in self.recbole_defaults and self.recbole_defaults[key] == value:
+                    continue
+            rows.append((key, value, source))
+        return rows
 
     def _label_field_for_filtered_metrics(self) -> None:
         """Recall+/NDCG+ read target ratings as RecBole's data.label: collect the rating field."""
@@ -58,13 +145,17 @@ class CSRecConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        for path in (
-            os.path.join(PROPERTIES_DIR, "overall.yaml"),
-            os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"),
-            os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml"),
+        self.recbole_defaults = dict(self.internal_config_dict)
+        for label, path in (
+            ("recbole_csrec defaults", os.path.join(PROPERTIES_DIR, "overall.yaml")),
+            (f"paper preset for {model}", os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml")),
+            (f"dataset preset for {dataset}", os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")),
         ):
             if os.path.isfile(path):
-                self._update_internal_config_dict(path)
+                keys = self._update_internal_config_dict(path) or {}
+                rel = os.path.relpath(path, os.path.dirname(PROPERTIES_DIR))
+                self.layers.append((f"{label} (recbole_csrec/{rel})", set(keys)))
+        self.layers.extend(getattr(self, "file_layers", []))
 
 
 def _number(config: Config, key: str) -> float:

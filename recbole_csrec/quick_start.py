@@ -22,16 +22,18 @@ from recbole_csrec.trainer import CSRecTrainer
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                   config_file_list: list[str] | None = None,
-                  config_dict: dict[str, Any] | None = None) -> tuple[CSRecConfig, CSRecConfig]:
+                  config_dict: dict[str, Any] | None = None,
+                  config_dict_source: str = "config_dict") -> tuple[CSRecConfig, CSRecConfig]:
     """The student's config and the teacher architecture's config (the same object by default).
 
-    Raises CSRecError on bad input, before anything is written.
+    Raises CSRecError on bad input, before anything is written. `config_dict_source` names
+    where config_dict came from in a dry run's listing.
     """
     config_dict = dict(config_dict or {})
     if teacher is not None:
         config_dict["teacher"] = teacher
     config = CSRecConfig(model=model, dataset=dataset, config_file_list=config_file_list,
-                         config_dict=config_dict)
+                         config_dict=config_dict, config_dict_source=config_dict_source)
     teacher_model = config["teacher_model"]
     if teacher_model is None or teacher_model == config["model"]:
         return config, config

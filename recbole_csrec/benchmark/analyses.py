@@ -25,11 +25,12 @@ import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import METHOD_ORDER, _order, _per_user_frames, load_results
 from recbole_csrec.benchmark.results import write_frame
-from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers, method_name,
+from recbole_csrec.benchmark.runner import (check_extra_argv, check_teachers, method_name,
                                             registered_teachers, run_benchmark, split_files)
 from recbole_csrec.data.prepare import MANIFEST, refresh_manifest
 from recbole_csrec.evaluation import parse_metric, per_user_metric
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
+from recbole_csrec.overrides import recbole_argv
 
 SWEEPS = {  # name -> (config key, default values, default swept teachers, x label)
     "num_teachers": ("num_teachers", ["1", "2", "3", "4"], ["model", "data"], "number of teachers m"),
@@ -268,7 +269,7 @@ def _resolved_config(model: str, dataset: str, config_files: Sequence[str], extr
     from recbole_csrec.data import ensure_dataset_files
     from recbole_csrec.quick_start import build_configs
 
-    with _argv(extra_argv):
+    with recbole_argv(extra_argv):
         config, _ = build_configs(model, dataset, "none", config_files or None, {})
     ensure_dataset_files(config)
     return config
@@ -355,8 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def run() -> None:
+        args, extra = build_parser().parse_known_args(argv)
         if args.analysis in ("popularity", "length"):
             if extra:
                 raise CSRecError(f"unknown arguments {' '.join(extra)} for '{args.analysis}'")
@@ -369,9 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             frame = run_sweep(args.analysis, args.model, args.dataset, args.seeds, args.output,
                               args.values, args.teachers, args.baselines, split_files(args.config_files),
                               extra, drop_seed=getattr(args, "drop_seed", 0), metric=args.metric)
-    except CSRecError as error:
-        print(f"analyze: error: {error}", file=sys.stderr)
-        return 2
-    print(frame.to_string(index=False))
-    print(f"[analyze] wrote {os.path.join(args.output, args.analysis)}.csv and .png")
-    return 0
+        print(frame.to_string(index=False))
+        print(f"[analyze] wrote {os.path.join(args.output, args.analysis)}.csv and .png")
+
+    return exit_code("analyze", run)

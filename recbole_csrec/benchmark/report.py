@@ -21,7 +21,7 @@ from recbole_csrec.benchmark.aggregate import (METHOD_ORDER, _label, _order, leg
                                                summarize, table2)
 from recbole_csrec.benchmark.label_gain import gain_frame, gain_means, gain_sentence, plot_gain
 from recbole_csrec.benchmark.results import _atomic_write, machine_description, read_results, write_frame
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
                            "paper_table2_lastfm.csv")
@@ -210,11 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", default=None)
     parser.add_argument("--user_test", choices=("ttest", "wilcoxon"), default="ttest")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         make_report(args.results, args.output, args.analyses, args.notes, args.metrics, args.user_test,
                     command="python run_scripts/make_report.py " + " ".join(argv))
-    except CSRecError as error:
-        print(f"make_report: error: {error}", file=sys.stderr)
-        return 2
-    print(f"[make_report] wrote {args.output}")
-    return 0
+        print(f"[make_report] wrote {args.output}")
+
+    return exit_code("make_report", run)

@@ -49,7 +49,7 @@ from recbole.trainer import Trainer
 from recbole.utils import get_model, init_logger, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
-from recbole_csrec.argv import recbole_argv
+from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.errors import exit_code
 from recbole_csrec.model import CSRecStudent
