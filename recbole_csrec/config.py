@@ -4,13 +4,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import yaml
 from recbole.config import Config
-from recbole.utils import ModelType
+from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import resolve_student_model
 from recbole_csrec.paths import PROPERTIES_DIR
+from recbole_csrec.recbole_checks import check_recbole_keys
 
+
+RECBOLE_DEFAULT = "RecBole default"
+COMMAND_LINE = "command line"
+# Keys RecBole reads without a yaml default (distributed runs, saving) plus the ones this
+# package's command line owns: known, so `--key=value` with them is not a typo.
+RUNTIME_KEYS = frozenset({"model", "dataset", "teacher", "config_files", "device", "local_rank",
+                          "nproc", "world_size", "offset", "ip", "port", "save_step", "encoding"})
+# RecBole's own config errors are bad input too: one line instead of a traceback.
+_RECBOLE_CONFIG_ERRORS = (ValueError, TypeError, KeyError, NotImplementedError, RuntimeError,
+                          SyntaxError)
 
 
 class CSRecConfig(Config):
@@ -25,11 +37,85 @@ class CSRecConfig(Config):
 
     def __init__(self, model: str | None = None, dataset: str | None = None,
                  config_file_list: list[str] | None = None,
-                 config_dict: dict[str, Any] | None = None) -> None:
-        super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
-                         config_dict=config_dict)
+                 config_dict: dict[str, Any] | None = None,
+                 config_dict_source: str = "config_dict") -> None:
+        # (label, keys) of each layer, lowest precedence first: where every value came from.
+        self.layers: list[tuple[str, set[str]]] = []
+        self.recbole_defaults: dict[str, Any] = {}
+        try:
+            super().__init__(model=model, dataset=dataset, config_file_list=config_file_list,
+                             config_dict=config_dict)
+        except CSRecError:
+            raise
+        except _RECBOLE_CONFIG_ERRORS as error:
+            raise CSRecError(f"RecBole rejects the configuration: {type(error).__name__}: "
+                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}") from None
+        self.layers.append((config_dict_source, set(self.variable_config_dict)))
+        self.layers.append((COMMAND_LINE, set(self.cmd_config_dict)))
         self._label_field_for_filtered_metrics()
         validate_csrec_config(self)
+
+    def _load_config_files(self, file_list):
+        """RecBole's reading of the user's yaml files, with one-line errors naming the file."""
+        merged: dict[str, Any] = {}
+        self.file_layers: list[tuple[str, set[str]]] = []
+        for path in file_list or []:
+            if not os.path.isfile(path):
+                raise CSRecError(f"config file '{path}' does not exist (--config_files takes "
+                                 "space-separated yaml files)")
+            try:
+                with open(path, encoding="utf-8-sig") as handle:
+                    data = yaml.load(handle.read(), Loader=self.yaml_loader)
+            except (yaml.YAMLError, UnicodeDecodeError) as error:
+                first = str(error).strip().splitlines()
+                raise CSRecError(f"config file '{path}' is not valid yaml: "
+                                 f"{' '.join(first[:3]) if first else type(error).__name__}") from None
+            if data is None:
+                data = {}
+            if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+                raise CSRecError(f"config file '{path}' is not accepted: it holds a "
+                                 f"{type(data).__name__}, not a mapping of key: value lines")
+            self.file_layers.append((f"config file {path}", set(data)))
+            merged.update(data)
+        return merged
+
+    def _set_default_parameters(self):
+        # Before RecBole reads the merged values (and raises deep inside on a bad one).
+        check_recbole_keys(self.final_config_dict)
+        super()._set_default_parameters()
+
+    def known_keys(self) -> set[str]:
+        """Every key some layer below the overrides knows: RecBole's yaml and argument lists,
+        this package's yaml, the model's and dataset's yaml, the user's config files."""
+        known = set(self.internal_config_dict) | set(self.file_config_dict) | set(RUNTIME_KEYS)
+        for names in (general_arguments, training_arguments, evaluation_arguments, dataset_arguments):
+            known.update(names)
+        return known
+
+    def value_sources(self) -> dict[str, str]:
+        """key -> where its final value came from (the last layer that set it)."""
+        sources: dict[str, str] = {key: RECBOLE_DEFAULT for key in self.recbole_defaults}
+        for label, keys in self.layers:
+            sources.update({key: label for key in keys})
+        return sources
+
+    def non_default_values(self) -> list[tuple[str, Any, str]]:
+        """(key, value, source) of every value the user set, and of every package value that
+        differs from RecBole's own default."""
+        rows = []
+        for key, source in self.value_sources().items():
+            if source == RECBOLE_DEFAULT or key not in self.final_config_dict:
+                continue
+            value = self.final_config_dict[key]
+            if source in self.package_sources:
+                # A package value is listed where it changes RecBole's (CSRec's own keys at
+                # their package default are the defaults).
+                if key not in self.recbole_defaults and source.startswith("recbole_csrec"):
+                    continue
+                if key in self.recbole_defaults and self.recbole_defaults[key] == value:
+                    continue
+            rows.append((key, value, source))
+        return rows
 
     def _label_field_for_filtered_metrics(self) -> None:
         """Recall+/NDCG+ read target ratings as RecBole's data.label: collect the rating field."""
@@ -62,27 +148,29 @@ class CSRecConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        self._update_internal_config_dict(os.path.join(PROPERTIES_DIR, "overall.yaml"))
+        self.recbole_defaults = dict(self.internal_config_dict)
+        self.package_sources: set[str] = set()
+        self._package_layer("recbole_csrec defaults", os.path.join(PROPERTIES_DIR, "overall.yaml"))
         dataset_file = os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")
-        if os.path.isfile(dataset_file):  # a built-in dataset; it names its preset
-            self._update_internal_config_dict(dataset_file)
-        preset = self.external_config_dict.get("preset", self.internal_config_dict.get("preset"))
+        dataset_values = {}
+        if os.path.isfile(dataset_file):  # a built-in dataset: it names its preset
+            with open(dataset_file, encoding="utf-8") as handle:
+                dataset_values = yaml.load(handle.read(), Loader=self.yaml_loader) or {}
+        preset = self.external_config_dict.get(
+            "preset", dataset_values.get("preset", self.internal_config_dict.get("preset")))
         for path in preset_files(preset, model):
-            self._update_internal_config_dict(path)
+            label = f"{preset} preset for {model}" if os.sep + "model" + os.sep in path else f"{preset} preset"
+            self._package_layer(label, path)
         if os.path.isfile(dataset_file):  # the dataset's own settings win over the preset's
-            self._update_internal_config_dict(dataset_file)
+            self._package_layer(f"dataset preset for {dataset}", dataset_file)
+        self.layers.extend(getattr(self, "file_layers", []))
 
-    def _set_default_parameters(self):
-        # RecBole raises a bare ValueError here for a CE model whose config keeps RecBole's
-        # default negative sampling; say what to set instead (CSRec never overrides it silently).
-        final = self.final_config_dict
-        if (final.get("loss_type") == "CE" and not hasattr(self.model_class, "input_type")
-                and final.get("MODEL_TYPE") == ModelType.SEQUENTIAL
-                and final.get("train_neg_sample_args") is not None):
-            raise CSRecError(f"train_neg_sample_args={final['train_neg_sample_args']!r} is not accepted "
-                             "with loss_type CE (RecBole's rule; CSRec trains with CE): set "
-                             "train_neg_sample_args: ~ in your config, or use --preset=paper")
-        super()._set_default_parameters()
+    def _package_layer(self, label: str, path: str) -> None:
+        """Load one of this package's yaml files and record it as a layer (for the dry run)."""
+        keys = self._update_internal_config_dict(path) or {}
+        source = f"{label} ({os.path.relpath(path, os.path.dirname(PROPERTIES_DIR))})"
+        self.package_sources.add(source)
+        self.layers.append((source, set(keys)))
 
 
 def available_presets() -> list[str]:
@@ -168,6 +256,8 @@ def validate_csrec_config(config: Config) -> None:
         raise CSRecError(f"mask_input_items={config['mask_input_items']!r} is not accepted: use True or False")
     if not isinstance(config["detect_anomaly"], bool):
         raise CSRecError(f"detect_anomaly={config['detect_anomaly']!r} is not accepted: use True or False")
+    if not isinstance(config["diagnostics"], bool):
+        raise CSRecError(f"diagnostics={config['diagnostics']!r} is not accepted: use True or False")
     if not isinstance(config["reuse_teachers"], bool):
         raise CSRecError(f"reuse_teachers={config['reuse_teachers']!r} is not accepted: use True or False")
     store = config["teacher_store"]

@@ -19,7 +19,9 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole_csrec.data.item_counts import training_item_counts
 
 POPULAR_SHARE = 0.2  # the paper's popular-type users: next item among the 20% most frequent items
-PER_USER_COLUMNS = ["row", "user", "target", "length", "rating", "rank", "target_count", "popular"]
+PER_USER_COLUMNS = ["row", "user", "original_user", "target", "length", "rating", "rank", "target_count",
+                    "popular"]
+WINDOW_ID = re.compile(r"^(.+)_\d+$")  # a window's user id: f"{original user}_{k}" (data/protocol.py)
 _METRIC = re.compile(r"^(recall|hit|ndcg|mrr|precision)(\+?)@(\d+)$")
 
 
@@ -67,9 +69,11 @@ def per_user_ranks(trainer, eval_data, train_data: TrainDataLoader,
             parts["rating"].append(np.full(len(ranks), np.nan))
     cols = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
     targets = cols["target"].astype(np.int64)
+    users = dataset.id2token(uid, cols["user"].astype(np.int64))
     frame = pd.DataFrame({
         "row": np.arange(len(targets)),
-        "user": dataset.id2token(uid, cols["user"].astype(np.int64)),
+        "user": users,
+        "original_user": [_original_user(u) for u in users] if _windowed(config) else users,
         "target": dataset.id2token(iid, targets),
         "length": cols["length"].astype(np.int64),
         "rating": cols["rating"],
@@ -78,6 +82,36 @@ def per_user_ranks(trainer, eval_data, train_data: TrainDataLoader,
         "popular": popular.cpu().numpy()[targets],
     })
     return frame[PER_USER_COLUMNS]
+
+
+def _windowed(config) -> bool:
+    """True for a dataset written by this package's prepare (paper protocol: a user per window)."""
+    import json
+    import os
+
+    manifest = os.path.join(str(config["data_path"]), "manifest.json")
+    if not os.path.isfile(manifest):
+        return False
+    with open(manifest) as handle:
+        params = json.load(handle).get("params", {})
+    return bool(params.get("window"))
+
+
+def _original_user(window_user: str) -> str:
+    match = WINDOW_ID.match(str(window_user))
+    return match.group(1) if match else str(window_user)
+
+
+def original_users(frame: pd.DataFrame) -> pd.Series:
+    """Each row's original user: the `original_user` column, or for per-user files written before
+    it existed, the window suffix `_k` stripped when every user id in the frame has one (the
+    built-in datasets), else the user id itself."""
+    if "original_user" in frame:
+        return frame["original_user"].astype(str)
+    users = frame["user"].astype(str)
+    if len(users) and users.str.match(WINDOW_ID.pattern).all():
+        return users.map(_original_user)
+    return users
 
 
 def parse_metric(name: str) -> tuple[str, bool, int]:

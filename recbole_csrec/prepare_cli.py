@@ -8,6 +8,11 @@
 The first form writes dataset/NAME/NAME.{train,valid,test}.inter and the RecBole settings
 dataset/NAME/NAME.yaml (run with --config_files=dataset/NAME/NAME.yaml) and prints the statistics;
 the second prints the statistics (the paper's Table 1 columns) of a prepared or built-in dataset.
+
+Ids may be anything (spaces, quotes, commas, non-ASCII, any length): unsafe ones are re-encoded to
+tokens, and dataset/NAME/NAME.id_map.json maps tokens back (recbole_csrec.data.ids.load_id_map).
+A BOM, CRLF line ends, duplicate rows and missing ratings or timestamps are accepted; what was
+assumed is printed ("assumed: ...") and kept in the manifest.
 """
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ import os
 import sys
 
 from recbole_csrec.errors import CSRecError, exit_code
+from recbole_csrec.overrides import OneLineParser
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare_cli", allow_abbrev=False,
-                                     description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m recbole_csrec.prepare_cli", allow_abbrev=False,
+                           description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="raw interaction file")
     parser.add_argument("--format", required=True, choices=["atomic", "csv"],
                         help="atomic: a RecBole .inter file; csv: a delimited file with a header")
@@ -38,8 +44,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _stats_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recbole_csrec.prepare_cli stats", allow_abbrev=False,
-                                     description="Statistics of a prepared or built-in dataset")
+    parser = OneLineParser(prog="python -m recbole_csrec.prepare_cli stats", allow_abbrev=False,
+                           description="Statistics of a prepared or built-in dataset")
     parser.add_argument("name")
     parser.add_argument("--output-dir", default="dataset", help="data_path that holds NAME/")
     return parser

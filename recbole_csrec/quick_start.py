@@ -16,6 +16,7 @@ from recbole_csrec.model import CSRecStudent
 from recbole_csrec.names import method_name
 from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
+from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 from recbole_csrec.utils import get_model
@@ -23,16 +24,18 @@ from recbole_csrec.utils import get_model
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                   config_file_list: list[str] | None = None,
-                  config_dict: dict[str, Any] | None = None) -> tuple[CSRecConfig, CSRecConfig]:
+                  config_dict: dict[str, Any] | None = None,
+                  config_dict_source: str = "config_dict") -> tuple[CSRecConfig, CSRecConfig]:
     """The student's config and the teacher architecture's config (the same object by default).
 
-    Raises CSRecError on bad input, before anything is written.
+    Raises CSRecError on bad input, before anything is written. `config_dict_source` names
+    where config_dict came from in a dry run's listing.
     """
     config_dict = dict(config_dict or {})
     if teacher is not None:
         config_dict["teacher"] = teacher
     config = CSRecConfig(model=model, dataset=dataset, config_file_list=config_file_list,
-                         config_dict=config_dict)
+                         config_dict=config_dict, config_dict_source=config_dict_source)
     teacher_model = config["teacher_model"]
     if teacher_model is None or teacher_model == config["model"]:
         return config, config
@@ -56,7 +59,9 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
 
     Returns RecBole's keys for the student (`best_valid_score`, `valid_score_bigger`,
     `best_valid_result`, `test_result`) plus `teacher`, `method`, `run_dir` and `phases`:
-    for each phase its best validation result, test result, epochs, seconds and weight file.
+    for each phase its best validation result, test result, epochs, seconds and weight file;
+    `diagnostics`: the soft-label diagnostics (recbole_csrec/soft_labels/diagnostics.py), a
+    flat dict of floats, empty for Base or with `diagnostics: False`.
     With `per_user=True` also `per_user`: the student's rank of each test row's target
     (a DataFrame, see recbole_csrec.evaluation), for paired tests and analyses.
     """
@@ -88,6 +93,9 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
                          saved=saved, show_progress=config["show_progress"])
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
+    # What the frozen teachers teach (validation rows); the student starts from init_seed below,
+    # so this pass changes none of its numbers.
+    diagnostics = diagnose_teachers(ctx, soft_labels) if config["diagnostics"] else {}
     # Teachers are frozen: compute their outputs once per training row when the budget allows.
     soft_labels = cache_soft_labels(soft_labels, config, train_data, ctx.soft_label_cache_file())
 
@@ -122,6 +130,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
         "method": method_name(config["teacher"]),
         "run_dir": run_dir if saved else "",
         "phases": {p.name: p.as_dict() for p in phases},
+        "diagnostics": diagnostics,
     }
     if per_user:
         from recbole_csrec.evaluation import per_user_ranks

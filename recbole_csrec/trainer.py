@@ -12,6 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.checkpoint import config_meta, load_into, save_weights
+from recbole_csrec.errors import DivergenceError
 from recbole_csrec.metrics import require_rating_field
 
 
@@ -40,14 +41,24 @@ class PhaseResult:
         }
 
 
+def input_item_index(item_seq: torch.Tensor, positive_u: torch.Tensor,
+                     positive_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, item ids) of each row's input items other than its target, padding left out: what
+    `mask_input_items: True` scores -inf, in the form of RecBole's history index."""
+    targets = torch.zeros(item_seq.size(0), dtype=item_seq.dtype, device=item_seq.device)
+    targets[positive_u.to(item_seq.device)] = positive_i.to(item_seq.device)
+    rows, positions = torch.nonzero(item_seq, as_tuple=True)
+    items = item_seq[rows, positions]
+    keep = items != targets[rows]
+    return rows[keep], items[keep]
+
+
 def mask_input_items(scores: torch.Tensor, item_seq: torch.Tensor, positive_u: torch.Tensor,
                      positive_i: torch.Tensor) -> torch.Tensor:
     """The authors' evaluation (`mask_input_items: True`): every item of a row's input sequence is
     scored -inf, except that row's target. In place; returns `scores`."""
-    targets = scores[positive_u, positive_i].clone()
-    rows = torch.arange(scores.size(0), device=scores.device).unsqueeze(1).expand_as(item_seq)
-    scores[rows, item_seq] = float("-inf")  # padding (item 0) is -inf already
-    scores[positive_u, positive_i] = targets
+    rows, items = input_item_index(item_seq, positive_u, positive_i)
+    scores[rows.to(scores.device), items.to(scores.device)] = float("-inf")
     return scores
 
 
@@ -60,7 +71,9 @@ class CSRecTrainer(Trainer):
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
     - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
     - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
-      protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`).
+      protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`);
+    - a NaN or infinite training loss raised as DivergenceError naming the phase and epoch
+      (RecBole raises a bare ValueError, and only for NaN).
     """
 
     def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
@@ -90,6 +103,21 @@ class CSRecTrainer(Trainer):
             if verbose:
                 self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")
 
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        self._epoch = epoch_idx
+        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+
+    def _check_nan(self, loss):
+        if not torch.isfinite(loss).all():
+            self._diverged(float(loss.detach().float().sum()))
+
+    def _diverged(self, loss: float):
+        lr = self.config["learning_rate"]
+        hint = (f"lower --learning_rate (now {lr}), or clip gradients (e.g. "
+                "--clip_grad_norm=\"{'max_norm': 5}\"); --detect_anomaly=True shows the first "
+                "operation that produced it")
+        raise DivergenceError(self.phase, int(getattr(self, "_epoch", self.start_epoch)), loss, hint)
+
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None) -> tuple[float, dict]:
         require_rating_field(self.config, train_data._dataset)
@@ -97,8 +125,13 @@ class CSRecTrainer(Trainer):
         # Always record the best state (in memory); write_files decides whether it hits disk.
         with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
             self.anomaly_mode = torch.is_anomaly_enabled()  # what this phase trained under
-            result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
-                                 show_progress=show_progress, callback_fn=callback_fn)
+            try:
+                result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
+                                     show_progress=show_progress, callback_fn=callback_fn)
+            except ValueError as error:  # a loss path that bypasses _check_nan
+                if "loss is nan" not in str(error).lower():
+                    raise
+                self._diverged(float("nan"))
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         self.fit_seconds = time() - start

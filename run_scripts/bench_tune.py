@@ -20,11 +20,12 @@ from time import time
 
 from recbole_csrec.data.synthetic import write_chain_dataset
 from recbole_csrec.tune import run_hyper_csrec
+from recbole_csrec.errors import exit_code
 
 DATASET = "benchseq"
 
 
-def main() -> None:
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="GRU4Rec")
     parser.add_argument("--epochs", type=int, default=3)
@@ -68,5 +69,9 @@ def main() -> None:
           f"{timings['without reuse']['seconds']:.1f}s | ratio {ratio:.2f} (target <= 0.45)")
 
 
+def main() -> int:
+    return exit_code("bench_tune.py", run)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,6 +7,7 @@ Uses the shipped defaults (package yaml) plus any --key=value; builds built-in d
 from __future__ import annotations
 
 import argparse
+import sys
 from time import perf_counter
 
 import torch
@@ -14,13 +15,18 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.argv import recbole_argv
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
+from recbole_csrec.errors import exit_code
+from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.trainer import CSRecTrainer
 
 
-def main() -> None:
+def main() -> int:
+    return exit_code("epoch_seconds.py", measure)
+
+
+def measure() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["NARM", "GRU4Rec"])
     parser.add_argument("--dataset", default="ml")
@@ -51,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

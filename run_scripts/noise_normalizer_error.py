@@ -10,10 +10,12 @@ For a catalogue of |I| items, a random noise model h = M N (scores S with standa
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 
+from recbole_csrec.errors import exit_code
 from recbole_csrec.model.noise import NoiseModel
 
 
@@ -36,7 +38,7 @@ def step_seconds(model: NoiseModel, target: torch.Tensor, log_p: torch.Tensor, r
     return best
 
 
-def main() -> None:
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[1682, 3646])
     parser.add_argument("--samples", type=int, nargs="+", default=[256, 1024, 2048])
@@ -74,5 +76,9 @@ def main() -> None:
                       f"{step_seconds(sampled, target, log_p):.3f} |")
 
 
+def main() -> int:
+    return exit_code("noise_normalizer_error.py", run)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

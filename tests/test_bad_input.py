@@ -32,6 +32,7 @@ CASES = [
     (["--ensemble=median"], "ensemble='median' is not accepted"),
     (["--kl_direction=both"], "kl_direction='both' is not accepted"),
     (["--loss_type=BPR"], "loss_type='BPR' is not accepted"),
+    (["--diagnostics=maybe"], "diagnostics='maybe' is not accepted"),
 ]
 
 

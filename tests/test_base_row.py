@@ -97,7 +97,7 @@ def test_paper_preset_on_for_builtins_only(tiny_data):
 
 
 def test_recbole_defaults_are_not_silently_overridden(tiny_data):
-    with pytest.raises(CSRecError, match=r"train_neg_sample_args=.* with loss_type CE.*--preset=paper"):
+    with pytest.raises(CSRecError, match=r"train_neg_sample_args=.*must be None.*--preset=paper"):
         CSRecConfig(model="GRU4Rec", dataset=TINY_NAME, config_dict={"data_path": tiny_data})
     with pytest.raises(CSRecError, match="unknown preset 'paperz': accepted are none, paper"):
         CSRecConfig(model="GRU4Rec", dataset="ml", config_dict={"preset": "paperz"})

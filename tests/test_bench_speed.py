@@ -30,7 +30,7 @@ def test_bench_speed_quick(tiny_data, tmp_path, capsys):
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text
     assert "bench_speed.py --model GRU4Rec --dataset tiny" in text and "--output" not in text
     for label in ("RecBole as shipped", "CSRec student, cached", "on-the-fly", "cache build", "end-to-end",
-                  "peak memory", "base/recbole epoch ratio"):
+                  "peak memory", "base/recbole epoch ratio", "soft-label diagnostics pass"):
         assert label in text
     # RecBole's phase runs with anomaly mode as RecBole leaves it (on in 1.2.1), ours with it off
     assert "| RecBole as shipped (GRU4Rec, RecBole Trainer) | on |" in text

@@ -204,3 +204,25 @@ def test_concurrent_appends_keep_every_row(tmp_path):
     append_rows(path, [{"model": "GRU4Rec", "dataset": "ml", "teacher": "none", "seed": "0",
                         "config_hash": "0", "test_ndcg@10": "0.2"}])  # a key already there
     assert len(read_results(path)) == 60
+
+
+def test_paired_over_users_aggregates_windows_per_original_user():
+    """Windows of one original user are one sample: the test runs over original users."""
+    from recbole_csrec.benchmark.significance import paired_over_users
+    from recbole_csrec.evaluation import original_users
+
+    rng = np.random.default_rng(0)
+    users = [f"u{k}_{w}" for k in range(12) for w in range(3)]   # 12 original users x 3 windows
+    frame = lambda ranks: pd.DataFrame({"row": range(len(users)), "user": users, "target": "7",  # noqa: E731
+                                        "rating": 5.0, "rank": ranks})
+    a = frame(rng.integers(1, 30, len(users)))
+    b = frame(rng.integers(1, 30, len(users)))
+    p, n = paired_over_users([a], [b], "ndcg@10")
+    assert n == 12
+    per_original = lambda f: per_user_metric(f, "ndcg@10").groupby(original_users(f).to_numpy()).mean()  # noqa: E731
+    assert p == pytest.approx(stats.ttest_rel(per_original(a), per_original(b)).pvalue)
+    # an explicit original_user column wins over the id pattern
+    a["original_user"] = b["original_user"] = [u.split("_")[0][:2] for u in users]  # u0..u9 share 'u1'
+    assert paired_over_users([a], [b], "ndcg@10")[1] == len(set(a["original_user"]))
+    # ids without a window suffix on every row are users, not windows
+    assert list(original_users(pd.DataFrame({"user": ["196", "a_1"]}))) == ["196", "a_1"]

@@ -42,3 +42,12 @@ def test_mask_input_items_must_be_a_bool(tiny_data):
 
     with pytest.raises(CSRecError, match="mask_input_items"):
         _run(tiny_data, "yes")
+
+
+def test_diagnostics_rank_teachers_as_the_masked_evaluator_does(tiny_data):
+    result = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model",
+                               config_dict=fast_config(tiny_data, epochs=2, mask_input_items=True))
+    for phase in ("teacher-1", "teacher-2"):
+        for metric in ("recall@10", "ndcg@10"):
+            assert result["diagnostics"][f"{phase}_{metric}"] == pytest.approx(
+                result["phases"][phase]["best_valid_result"][metric], abs=5.1e-5)

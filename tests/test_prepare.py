@@ -234,7 +234,8 @@ def test_normalised_ratings_are_refused(tiny_data, tmp_path):
     out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
     with pytest.raises(CSRecError, match="normalize_all"):
         CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
-                    config_dict={"preset": "paper", "data_path": out, "metrics": ["Recall+"], "normalize_all": True})
+                    config_dict={"preset": "paper", "data_path": out, "metrics": ["Recall+"],
+                                 "valid_metric": "Recall+@10", "normalize_all": True})
     with pytest.raises(CSRecError, match="rating_threshold"):
         CSRecConfig(model="GRU4Rec", dataset="tw", config_file_list=[props_yaml],
                     config_dict={"preset": "paper", "data_path": out, "rating_threshold": "high"})
@@ -244,9 +245,10 @@ def test_no_rating_field_fails_before_training(tiny_data, tmp_path, capsys, monk
     from recbole_csrec.cli import main as cli_main
 
     out, props_yaml = _prepared_tiny(tiny_data, tmp_path)
-    monkeypatch.setattr("sys.argv", ["run_recbole_csrec.py", f"--data_path={out}", "--epochs=1", "--preset=paper",
-                                     "--metrics=[Recall,NDCG+]", "--load_col={'inter': ['user_id', "
-                                     "'item_id_list', 'item_id']}", "--state=WARNING", "--use_gpu=False"])
-    code = cli_main(["--model=GRU4Rec", "--dataset=tw", f"--config_files={props_yaml}"])
+    # main(argv) hands exactly argv's --key=value settings to RecBole (not the process's sys.argv).
+    code = cli_main(["--model=GRU4Rec", "--dataset=tw", f"--config_files={props_yaml}",
+                     f"--data_path={out}", "--epochs=1", "--metrics=[Recall,NDCG+]", "--valid_metric=NDCG+@10",
+                     "--load_col={'inter': ['user_id', 'item_id_list', 'item_id']}", "--state=WARNING",
+                     "--use_gpu=False", "--preset=paper"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "rating field 'rating'" in err[-1]

@@ -126,20 +126,21 @@ def test_two_trial_search_picks_by_validation(tiny_data, tmp_path):
 @pytest.mark.ray_cluster
 def test_search_on_a_local_multi_process_cluster(tiny_data, tmp_path, monkeypatch):
     """Starts a 2-node Ray cluster in separate processes and connects with `address`, as
-    --address does; one trial fails (negative embedding size) and the other still finishes."""
+    --address does; one trial fails (a GRU with 0 layers: torch refuses it when the trial builds
+    the model; values the config checks catch stop the search before Ray) and the other finishes."""
     from ray.cluster_utils import Cluster
 
     monkeypatch.setenv("PYTHONPATH", WORKTREE)  # the cluster's workers import this checkout
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         cluster.add_node(num_cpus=1)
-        space = _space_file(tmp_path, "embedding_size: [16, -1]\n")
+        space = _space_file(tmp_path, "num_layers: [1, 0]\n")
         result = run_hyper_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model", params_file=space,
                                  fixed=_fixed(tiny_data, epochs=1), output=str(tmp_path / "out"),
                                  address=cluster.address)
     finally:
         cluster.shutdown()
-    status = {row["embedding_size"]: row for row in result["rows"]}
-    assert status[16]["status"] == "ok" and status[-1]["status"] == "error"
-    assert status[-1]["error"]
-    assert result["failed"] == 1 and result["best_params"] == {"embedding_size": 16}
+    status = {row["num_layers"]: row for row in result["rows"]}
+    assert status[1]["status"] == "ok" and status[0]["status"] == "error"
+    assert status[0]["error"]
+    assert result["failed"] == 1 and result["best_params"] == {"num_layers": 1}

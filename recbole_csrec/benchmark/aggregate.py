@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from typing import Sequence
 
 import pandas as pd
 
 from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.significance import USER_TESTS, paired_over_seeds, paired_over_users, stars
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
 
 MODEL_ORDER = ["GRU4Rec", "NextItNet", "NARM", "SASRec"]
@@ -230,9 +229,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rating_threshold", type=float, default=4.0, help="for Recall+/NDCG+")
     args = parser.parse_args(argv)
     stem = args.output or os.path.splitext(args.results[0])[0] + "_table2"
-    try:
-        print(write_tables(args.results, stem, args.metrics, args.user_test, args.rating_threshold))
-    except CSRecError as error:
-        print(f"aggregate: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code("aggregate", lambda: print(write_tables(args.results, stem, args.metrics,
+                                                             args.user_test, args.rating_threshold)))

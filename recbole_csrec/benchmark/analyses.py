@@ -24,12 +24,13 @@ import pandas as pd
 from recbole_csrec.atomic import atomic_file
 from recbole_csrec.benchmark.aggregate import load_results, ordered, per_user_frames
 from recbole_csrec.benchmark.results import write_frame
-from recbole_csrec.benchmark.runner import (_argv, check_extra_argv, check_teachers,
+from recbole_csrec.benchmark.runner import (check_extra_argv, check_teachers,
                                             registered_teachers, run_benchmark, split_files)
 from recbole_csrec.data.drop_users import drop_users_copy
 from recbole_csrec.evaluation import parse_metric, per_user_metric
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
+from recbole_csrec.overrides import recbole_argv
 
 SWEEPS = {  # name -> (config key, default values, default swept teachers, x label)
     "num_teachers": ("num_teachers", ["1", "2", "3", "4"], ["model", "data"], "number of teachers m"),
@@ -40,7 +41,7 @@ SWEEPS = {  # name -> (config key, default values, default swept teachers, x lab
 }
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +50,7 @@ def _plt():
     return plt
 
 
-def _save_png(fig, path: str) -> None:
+def save_png(fig, path: str) -> None:
     """Atomic, like every output: render to a temp name, then rename."""
     with atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
@@ -83,7 +84,7 @@ def grouped_user_metric(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], p
 
 def _plot_groups(frame: pd.DataFrame, path: str, metric: str, xlabel: str, kind: str,
                  group_order: Sequence[str]) -> None:
-    plt = _plt()
+    plt = pyplot()
     panels = list(dict.fromkeys(zip(frame["dataset"], frame["model"])))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (dataset, model) in zip(axes[0], panels):
@@ -103,7 +104,7 @@ def _plot_groups(frame: pd.DataFrame, path: str, metric: str, xlabel: str, kind:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         ax.legend(fontsize=8)
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -203,7 +204,7 @@ def _resolved_config(model: str, dataset: str, config_files: Sequence[str], extr
     from recbole_csrec.data import ensure_dataset_files
     from recbole_csrec.quick_start import build_configs
 
-    with _argv(extra_argv):
+    with recbole_argv(extra_argv):
         config, _ = build_configs(model, dataset, "none", config_files or None, {})
     ensure_dataset_files(config)
     return config
@@ -233,7 +234,7 @@ def sweep_summary(runs_csv: str, model: str, dataset: str, values: Sequence[str]
 
 def plot_sweep(frame: pd.DataFrame, path: str, metric: str, xlabel: str, values: Sequence[str],
                title: str) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     x = np.arange(len(values))
     for method in ordered(frame["method"], METHOD_ORDER):
@@ -253,7 +254,7 @@ def plot_sweep(frame: pd.DataFrame, path: str, metric: str, xlabel: str, values:
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -290,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def run() -> None:
+        args, extra = build_parser().parse_known_args(argv)
         if args.analysis in ("popularity", "length"):
             if extra:
                 raise CSRecError(f"unknown arguments {' '.join(extra)} for '{args.analysis}'")
@@ -304,9 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             frame = run_sweep(args.analysis, args.model, args.dataset, args.seeds, args.output,
                               args.values, args.teachers, args.baselines, split_files(args.config_files),
                               extra, drop_seed=getattr(args, "drop_seed", 0), metric=args.metric)
-    except CSRecError as error:
-        print(f"analyze: error: {error}", file=sys.stderr)
-        return 2
-    print(frame.to_string(index=False))
-    print(f"[analyze] wrote {os.path.join(args.output, args.analysis)}.csv and .png")
-    return 0
+        print(frame.to_string(index=False))
+        print(f"[analyze] wrote {os.path.join(args.output, args.analysis)}.csv and .png")
+
+    return exit_code("analyze", run)

@@ -7,7 +7,10 @@ Columns (a user's own RecBole rows need only the first five plus metric columns)
 - `valid_<metric>` / `test_<metric>` for every RecBole metric key, e.g. `test_ndcg@10`,
   `test_recall+@10` (RecBole's lower-case result keys, values as fractions, not %);
 - written by the runner: `seconds`, `config_hash`, `run_id`, `per_user_file` (relative to the
-  CSV's folder), `epochs`, `best_epoch`, `config_files`, `overrides`, `machine`, `finished_at`.
+  CSV's folder), `epochs`, `best_epoch`, `config_files`, `overrides`, `machine`, `finished_at`;
+- `diag_<name>`: the run's soft-label diagnostics (`result["diagnostics"]`, see
+  recbole_csrec/soft_labels/diagnostics.py), e.g. `diag_ensemble_popular_mass`. Optional: rows
+  from before the diagnostics, Base rows and runs with `diagnostics: False` leave them empty.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from recbole_csrec.atomic import atomic_file
 
 KEY_COLUMNS = ["model", "dataset", "teacher", "seed", "config_hash"]
 FRONT_COLUMNS = ["model", "dataset", "teacher", "method", "seed"]
+DIAG_PREFIX = "diag_"
 
 
 def config_hash(config_files: Iterable[str] | None, settings: dict[str, Any]) -> str:
@@ -52,6 +56,14 @@ def done_keys(frame: pd.DataFrame) -> set[tuple[str, ...]]:
     return {tuple(str(v) for v in row) for row in frame[KEY_COLUMNS].itertuples(index=False)}
 
 
+def diagnostic_cells(diagnostics: dict[str, float] | None) -> dict[str, float]:
+    """A run's diagnostics as results columns: `diag_<name>` -> float."""
+    return {f"{DIAG_PREFIX}{name}": float(value) for name, value in (diagnostics or {}).items()}
+
+
+def diagnostic_columns(frame: pd.DataFrame) -> list[str]:
+    """The `diag_` columns a results frame has (none for CSVs written before the diagnostics)."""
+    return [c for c in frame.columns if c.startswith(DIAG_PREFIX)]
 
 
 def append_rows(path: str, rows: list[dict[str, Any]]) -> None:

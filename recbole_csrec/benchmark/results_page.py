@@ -2,7 +2,8 @@
 
 Sections: what ran (models, seeds, epochs, settings, machine, time), our Table 2 (both
 significance tests), the paper's Table 2 Last.FM rows (copied from the paper, marked as such),
-relative improvement over Base ours vs the paper's, a generated reading, and the analysis plots.
+relative improvement over Base ours vs the paper's, a generated reading, the student's gain over
+Base against its soft labels' diagnostics (when the CSV has `diag_` columns), and the analysis plots.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pandas as pd
 from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.aggregate import (legend, load_results, metric_label, ordered,
                                                summarize, table2)
-from recbole_csrec.benchmark.results import machine_description, read_results
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.benchmark.label_gain import gain_frame, gain_means, gain_sentence, plot_gain
+from recbole_csrec.benchmark.results import machine_description, read_results, write_frame
+from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
@@ -119,6 +121,24 @@ def sweep_runs_line(runs_csv: str) -> str:
             f"(`{runs_csv}`).\n\n")
 
 
+def soft_label_section(data: pd.DataFrame, output_md: str, metric: str = "ndcg@10") -> str | None:
+    """Student gain over Base against the soft labels' popularity mass and entropy: the plot and
+    its points go to `<output without .md>/soft_label_gain.{png,csv}`; None when no run has
+    diagnostics and a Base run of the same dataset, model and seed."""
+    frame = gain_frame(data, metric)
+    if frame.empty:
+        return None
+    folder = os.path.splitext(output_md)[0]
+    os.makedirs(folder, exist_ok=True)
+    png, csv = (os.path.join(folder, f"soft_label_gain.{ext}") for ext in ("png", "csv"))
+    plot_gain(frame, png, metric)
+    write_frame(csv, frame)
+    here = os.path.dirname(os.path.abspath(output_md))
+    return (f"{gain_sentence(frame, metric)}\n\n![student gain vs soft labels]({os.path.relpath(png, here)})"
+            f"\n\nMeans per dataset, model and method (gain in %; every point: "
+            f"`{os.path.relpath(csv, here)}`):\n\n{_markdown_frame(gain_means(frame))}")
+
+
 def analyses_section(folders: Sequence[str], output_md: str) -> str:
     parts = []
     for folder in folders:
@@ -167,6 +187,9 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
         + _markdown_frame(compare_with_paper(summary, paper), digits=2),
         "## Generated reading\n\n" + reading(summary),
     ]
+    gain = soft_label_section(data, output)
+    if gain:
+        sections.append("## Student gain vs the soft labels (diagnostics)\n\n" + gain)
     if notes:
         with open(notes) as handle:
             sections.append(f"## Notes (from `{notes}`)\n\n" + handle.read().strip())
@@ -189,11 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", default=None)
     parser.add_argument("--user_test", choices=("ttest", "wilcoxon"), default="ttest")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         make_report(args.results, args.output, args.analyses, args.notes, args.metrics, args.user_test,
                     command="python run_scripts/make_report.py " + " ".join(argv))
-    except CSRecError as error:
-        print(f"make_report: error: {error}", file=sys.stderr)
-        return 2
-    print(f"[make_report] wrote {args.output}")
-    return 0
+        print(f"[make_report] wrote {args.output}")
+
+    return exit_code("make_report", run)

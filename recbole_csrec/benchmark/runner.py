@@ -11,15 +11,15 @@ import itertools
 import os
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime
 from logging import getLogger
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-from recbole_csrec.benchmark.results import (append_rows, config_hash, done_keys, machine_description,
-                                             read_results, write_frame)
-from recbole_csrec.errors import CSRecError
+from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnostic_cells, done_keys,
+                                             machine_description, read_results, write_frame)
+from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import method_name
+from recbole_csrec.overrides import check_command_line, recbole_argv
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 
@@ -45,17 +45,6 @@ def check_extra_argv(extra_argv: Sequence[str], reserved: Sequence[str] = RESERV
         if key in reserved:
             raise CSRecError(f"--{key}=... is set by the suite itself (use --{key}s ...); "
                              f"accepted extras are other --key=value settings")
-
-
-@contextmanager
-def _argv(extra_argv: Sequence[str]) -> Iterator[None]:
-    """RecBole's Config reads --key=value from sys.argv: give it exactly the extra settings."""
-    saved = sys.argv
-    sys.argv = [saved[0] if saved else "benchmark"] + list(extra_argv)
-    try:
-        yield
-    finally:
-        sys.argv = saved
 
 
 def results_paths(output: str) -> tuple[str, str]:
@@ -92,6 +81,9 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         if not os.path.isfile(path):
             raise CSRecError(f"config file '{path}' does not exist")
     config_dict = dict(config_dict or {})
+    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
+        for dataset, model in itertools.product(datasets, models):
+            check_command_line(model, dataset, config_files, extra_argv, config_dict)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
                 "argv": sorted(extra_argv)}
     chash = config_hash(config_files, settings)
@@ -110,7 +102,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         print(f"[benchmark] run  {run_id}", flush=True)
         start = time.time()
         try:
-            with _argv(extra_argv):
+            with recbole_argv(extra_argv):
                 result = run_fn(model=model, dataset=dataset, teacher=teacher,
                                 config_file_list=config_files or None,
                                 config_dict={**config_dict, "seed": int(seed)}, per_user=True)
@@ -132,6 +124,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
                                "method": method_name(teacher), "seed": int(seed)}
         row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
         row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
+        row.update(diagnostic_cells(result.get("diagnostics")))
         row.update({
             "seconds": round(seconds, 2), "epochs": student.get("epochs", ""),
             "best_epoch": student.get("best_epoch", ""), "config_hash": chash, "run_id": run_id,
@@ -175,8 +168,9 @@ def split_files(values: Sequence[str] | None) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args, extra = build_parser().parse_known_args(argv)
-    try:
+
+    def run() -> int:
+        args, extra = build_parser().parse_known_args(argv)
         teachers = args.teachers or registered_teachers()
         counts = run_benchmark(args.models, args.datasets, teachers, args.seeds, args.output,
                                config_files=split_files(args.config_files), extra_argv=extra,
@@ -189,7 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             csv_path, _ = results_paths(args.output)
             stem = os.path.splitext(csv_path)[0] + "_table2"
             print(write_tables([csv_path], stem))
-    except CSRecError as error:
-        print(f"benchmark: error: {error}", file=sys.stderr)
-        return 2
-    return 1 if counts["failed"] else 0
+        return 1 if counts["failed"] else 0
+
+    return exit_code("benchmark", run)

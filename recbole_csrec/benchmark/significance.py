@@ -1,10 +1,14 @@
 """Paired significance tests: over seeds (run-level metrics) and over test users (per-row).
 
-Both use scipy.stats. Over seeds: `ttest_rel` on the metric of runs with the same seed.
-Over users: each test row's metric value (recbole_csrec.evaluation.per_user_metric), averaged
-over the seeds both methods share, then `ttest_rel` (default) or `wilcoxon` over the rows,
-paired by (row, user, target). Two-sided p-values; NaN when a test cannot be made (fewer than
-two pairs, or no difference at all).
+Both use scipy.stats. Over seeds: `ttest_rel` on the metric of runs with the same seed (3 seeds
+give 2 degrees of freedom: it can show a difference larger than seed-to-seed variation, not
+more). Over users: each test row's metric value (recbole_csrec.evaluation.per_user_metric),
+averaged over the seeds both methods share and paired by (row, user, target); then, since the
+windows of one original user are not independent samples (paper protocol: a window is a RecBole
+user), averaged per ORIGINAL user, and `ttest_rel` (default) or `wilcoxon` runs over original
+users (a cluster-level paired test). It speaks of the population of users for these trained
+models, not of retraining. Two-sided p-values; NaN when a test cannot be made (fewer than two
+pairs, or no difference at all).
 """
 from __future__ import annotations
 
@@ -15,10 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from recbole_csrec.evaluation import per_user_metric
+from recbole_csrec.evaluation import original_users, per_user_metric
 
 USER_TESTS = ("ttest", "wilcoxon")
 ROW_KEY = ["row", "user", "target"]
+CLUSTER = "original_user"
 
 
 def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float, int]:
@@ -34,11 +39,13 @@ def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[f
 
 
 def user_values(frames: Sequence[pd.DataFrame], metric: str, rating_threshold: float) -> pd.Series:
-    """Per test row, the metric averaged over `frames` (one per seed), indexed by ROW_KEY."""
+    """Per test row, the metric averaged over `frames` (one per seed), indexed by ROW_KEY and the
+    row's original user (level `original_user`)."""
     series = []
     for frame in frames:
         values = per_user_metric(frame, metric, rating_threshold)
         keyed = frame.loc[values.index, ROW_KEY].astype(str)
+        keyed[CLUSTER] = original_users(frame).loc[values.index].astype(str)
         series.append(pd.Series(values.to_numpy(), index=pd.MultiIndex.from_frame(keyed)))
     if not series:
         return pd.Series(dtype=float)
@@ -47,12 +54,14 @@ def user_values(frames: Sequence[pd.DataFrame], metric: str, rating_threshold: f
 
 def paired_over_users(frames_a: Sequence[pd.DataFrame], frames_b: Sequence[pd.DataFrame], metric: str,
                       rating_threshold: float = 4.0, test: str = "ttest") -> tuple[float, int]:
-    """(p, number of paired rows) for two methods, given their per-user frames of shared seeds."""
+    """(p, number of paired original users) for two methods, given their per-user frames of
+    shared seeds: rows paired, then averaged per original user, then the paired test."""
     if test not in USER_TESTS:
         raise ValueError(f"user test '{test}' is not accepted: use {' or '.join(USER_TESTS)}")
     a = user_values(frames_a, metric, rating_threshold)
     b = user_values(frames_b, metric, rating_threshold)
-    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
+    rows = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
+    both = rows.groupby(level=CLUSTER).mean() if len(rows) else rows
     diff = (both["a"] - both["b"]).to_numpy()
     if len(both) < 2 or np.allclose(diff, diff[0]):
         return math.nan, int(len(both))

@@ -31,7 +31,6 @@ default allocator (informative; its large blocks are mmap-ed either way).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
 import json
 import os
@@ -39,7 +38,6 @@ import platform
 import re
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -50,107 +48,21 @@ from recbole.utils import get_model, init_logger, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
 from recbole_csrec.atomic import write_atomic
-from recbole_csrec.argv import recbole_argv
+from recbole_csrec.benchmark.memory import (GLIBC_MMAP_THRESHOLD, PeakMemory, tensor_bytes,
+                                            use_measurable_allocator)
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.errors import exit_code
 from recbole_csrec.model import CSRecStudent
+from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
+from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
 
 QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
          "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}
 MB = 2 ** 20
-
-
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-GLIBC_MMAP_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD
-
-
-def use_measurable_allocator(threshold: int = 256 * 1024) -> None:
-    """Make CPU RSS follow tensor allocations: blocks above 256 KB come from mmap and go back on free.
-
-    This slows every large allocation (a page fault per page, on every step: the Base step of
-    GRU4Rec on lastfm went from 1.04 s to 1.74 s), and more so for the phase with more large
-    temporaries, so it is switched on only after the timed epochs, for the memory passes.
-    """
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD (fixed until set again)
-
-
-def _malloc_trim() -> None:
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-class PeakMemory:
-    """Peak bytes allocated during a `with` block, above what was allocated when it began."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.device = device
-        self._peak = 0
-        self._stop = threading.Event()
-
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self._peak = max(self._peak, self.rss())
-
-    def __enter__(self) -> "PeakMemory":
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start = torch.cuda.memory_allocated(self.device)
-        else:
-            _malloc_trim()  # free heap pages go back to the OS, so reusing them shows in RSS
-            self.start = self._peak = self.rss()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self.start
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak = max(self._peak, self.rss()) - self.start
-
-
-def tensor_bytes(*objects: Any) -> int:
-    """Bytes of the tensors held by modules, optimizers and soft-label sources."""
-    total = 0
-    for obj in objects:
-        if obj is None:
-            continue
-        if isinstance(obj, torch.nn.Module):
-            total += sum(t.numel() * t.element_size() for t in obj.state_dict().values())
-        elif isinstance(obj, torch.optim.Optimizer):
-            total += sum(v.numel() * v.element_size() for state in obj.state.values()
-                         for v in state.values() if torch.is_tensor(v))
-        elif hasattr(obj, "nbytes"):
-            total += int(obj.nbytes)
-        elif isinstance(obj, TeacherEnsemble):
-            total += sum(tensor_bytes(t) for t in obj.teachers)
-    return total
 
 
 class Phase:
@@ -226,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def diagnostics_cost(ctx: TeacherContext, ensemble: TeacherEnsemble, valid_data) -> tuple[float, float]:
+    """Seconds of the soft-label diagnostics pass, and of one RecBole validation evaluation of
+    every teacher (the pass must cost less than the latter), timed one after the other."""
+    start = time.perf_counter()
+    diagnose_teachers(ctx, ensemble)
+    diagnostics_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for teacher in ensemble.teachers:
+        CSRecTrainer(ctx.config, teacher, phase="bench", weights_file="", write_files=False).evaluate(
+            valid_data, load_best_model=False)
+    return diagnostics_seconds, time.perf_counter() - start
+
+
 def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -269,6 +194,9 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     cached = cache is not ensemble
     print(f"[bench] cache: {'built' if cached else 'NOT built (over budget)'} in {build_seconds:.2f}s, "
           f"{getattr(cache, 'nbytes', 0) / MB:.1f} MB", flush=True)
+    diagnostics_seconds, evaluation_seconds = diagnostics_cost(ctx, ensemble, valid_data)
+    print(f"[bench] diagnostics pass {diagnostics_seconds:.2f}s; one validation evaluation per teacher "
+          f"{evaluation_seconds:.2f}s in all", flush=True)
 
     def model(seed: int):
         init_seed(seed, config["reproducibility"])
@@ -319,6 +247,8 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
         "recbole_peak_mb": recbole.peak / MB, "base_epoch": base.per_epoch, "student_epoch": student.per_epoch,
         "otf_epoch": on_the_fly.per_epoch, "ratio": student.per_epoch / base.per_epoch,
         "otf_ratio": on_the_fly.per_epoch / base.per_epoch, "build_seconds": build_seconds,
+        "diagnostics_seconds": diagnostics_seconds, "teacher_evaluation_seconds": evaluation_seconds,
+        "diagnostics_ratio": diagnostics_seconds / evaluation_seconds,
         "build_per_teacher": build_seconds / m / base.per_epoch, "cache_mb": cache_mb,
         "build_peak_mb": build_memory.peak / MB, "memory_batches": len(batches),
         "base_peak_mb": base.peak / MB, "student_peak_mb": student.peak / MB,
@@ -350,6 +280,9 @@ def report_lines(r: dict[str, Any]) -> list[str]:
         f"{ok(r['base_recbole_ratio'] <= base_target)})",
         f"- student/base epoch ratio (cached): **{r['ratio']:.2f}** (target <= 1.10: {ok(r['ratio'] <= 1.10)}); "
         f"on-the-fly: {r['otf_ratio']:.2f}",
+        f"- soft-label diagnostics pass: {r['diagnostics_seconds']:.2f}s vs one validation evaluation of each "
+        f"teacher {r['teacher_evaluation_seconds']:.2f}s: ratio {r['diagnostics_ratio']:.2f} (target < 1: "
+        f"{ok(r['diagnostics_ratio'] < 1)})",
         f"- cache build (one-off): {r['build_seconds']:.2f}s = {r['build_per_teacher']:.2f} Base epochs per "
         f"teacher (target <= 0.50: {ok(r['build_per_teacher'] <= 0.5)}); cache {r['cache_mb']:.1f} MB fp16, "
         f"build peak {r['build_peak_mb']:.1f} MB (default allocator)",

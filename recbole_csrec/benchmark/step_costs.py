@@ -26,7 +26,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.argv import recbole_argv
+from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.errors import exit_code
 from recbole_csrec.loss import soft_label_kl, student_loss

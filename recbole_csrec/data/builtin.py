@@ -77,6 +77,28 @@ def _has_atomic_files(folder: str, name: str) -> bool:
     return any(f.startswith(name + ".") for f in os.listdir(folder))
 
 
+def dataset_status(config: Config) -> str:
+    """What a run will find under `data_path`, without writing anything (for --dry_run).
+
+    Raises the same CSRecError as ensure_dataset_files for an unknown dataset.
+    """
+    name, folder = config["dataset"], config["data_path"]
+    if name in BUILTIN_DATASETS:
+        if builtin_is_current(name, folder):
+            return f"built-in '{name}' at {folder} (complete)"
+        return f"built-in '{name}': will be built into {folder} first (missing or incomplete)"
+    if not _has_atomic_files(folder, name):
+        _unknown_dataset(name, folder)
+    return f"'{name}' at {folder}"
+
+
+def _unknown_dataset(name: str, folder: str) -> None:
+    builtin = ", ".join(sorted(BUILTIN_DATASETS) + ["ml-100k"])
+    raise CSRecError(f"unknown dataset '{name}': no atomic files '{name}.*' in {folder} "
+                     f"(built-in: {builtin}; or put a RecBole atomic dataset under data_path, "
+                     "e.g. with python -m recbole_csrec.prepare_cli)")
+
+
 def ensure_dataset_files(config: Config) -> str:
     """Make sure `config['data_path']` holds the dataset; (re)build a built-in one if needed.
 
@@ -86,8 +108,5 @@ def ensure_dataset_files(config: Config) -> str:
     if name in BUILTIN_DATASETS and not builtin_is_current(name, folder):
         build_builtin(name, folder)
     if not _has_atomic_files(folder, name):
-        builtin = ", ".join(sorted(BUILTIN_DATASETS) + ["ml-100k"])
-        raise CSRecError(f"unknown dataset '{name}': no atomic files '{name}.*' in {folder} "
-                         f"(built-in: {builtin}; or put a RecBole atomic dataset under data_path, "
-                         "e.g. with python -m recbole_csrec.prepare_cli)")
+        _unknown_dataset(name, folder)
     return folder

@@ -10,6 +10,11 @@ Output: `<output_dir>/<name>/<name>.{train,valid,test}.inter` (`item_id_list:tok
 `item_id:token`, the target's `rating:float`) plus `manifest.json` (sizes, sha256, statistics; written
 last) and `<name>.yaml`, the RecBole settings that load them (pass it with --config_files). The
 folder is written under a temp name, then renamed.
+
+Real-world input is accepted as it comes (`clean_interactions`): a UTF-8 BOM, CRLF line ends,
+ids with spaces, quotes, commas, non-ASCII characters or any length (re-encoded to safe tokens,
+with `<name>.id_map.json` mapping them back; recbole_csrec.data.ids), duplicate rows, missing
+ratings or timestamps. Every assumption made is recorded in the manifest and printed.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import csv
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +30,7 @@ import pandas as pd
 import yaml
 
 from recbole_csrec.atomic import atomic_dir, write_atomic
+from recbole_csrec.data.ids import encode_ids, id_map_file, id_map_text
 from recbole_csrec.errors import CSRecError
 
 SPLITS = ("train", "valid", "test")
@@ -58,13 +64,15 @@ class Stats:
     train_rows: int
     valid_rows: int
     test_rows: int
+    notes: list[str] = field(default_factory=list)  # what was assumed about the input
 
 
 def read_atomic_file(path: str, sep: str = "\t") -> pd.DataFrame:
     """A RecBole atomic file as strings in file order, columns named by field (`item_id:token`
     -> `item_id`); the full header is kept in `frame.attrs["header"]` for writing it back."""
-    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
-    header = list(raw.columns)
+    raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE,
+                      encoding="utf-8-sig")  # utf-8-sig: a BOM is not part of the first name
+    header = [c.strip() for c in raw.columns]
     raw.columns = [c.split(":", 1)[0] for c in header]
     raw.attrs["header"] = header
     return raw
@@ -84,13 +92,18 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
     """
     if not os.path.isfile(path):
         raise CSRecError(f"input file '{path}' does not exist")
-    if fmt == "atomic":
-        raw = read_atomic_file(path, sep or "\t")
-    elif fmt == "csv":
-        raw = pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False)
-        raw.columns = [c.strip() for c in raw.columns]
-    else:
-        raise CSRecError(f"--format={fmt!r} is not accepted: use atomic or csv")
+    # utf-8-sig drops a BOM; pandas reads CRLF line ends (values and names are stripped below).
+    try:
+        if fmt == "atomic":
+            raw = read_atomic_file(path, sep or "\t")
+        elif fmt == "csv":
+            raw = pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            raw.columns = [c.strip() for c in raw.columns]
+        else:
+            raise CSRecError(f"--format={fmt!r} is not accepted: use atomic or csv")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CSRecError(f"input file '{path}' cannot be read as {fmt} (UTF-8): {first}") from None
     wanted = {"user": columns.user, "item": columns.item, "rating": columns.rating, "time": columns.time}
     out = {}
     for role, name in wanted.items():
@@ -101,22 +114,54 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
                 raise CSRecError(f"column '{name}' ({role}) not found in {path}: "
                                  f"columns are {', '.join(raw.columns)}")
             continue
-        out[role] = raw[name].astype(str).str.strip()
+        out[role] = raw[name].fillna("").astype(str).str.strip()
     frame = pd.DataFrame(out)
     for role in ("rating", "time"):
         if role in frame:
-            values = pd.to_numeric(frame[role], errors="coerce")
-            bad = frame[role][values.isna()]
+            # Empty cells are missing values (clean_interactions says what it assumes); any
+            # other non-number is an error.
+            values = pd.to_numeric(frame[role].replace("", np.nan), errors="coerce")
+            bad = frame[role][values.isna() & (frame[role] != "")]
             if len(bad):
                 raise CSRecError(f"{role} column '{wanted[role]}' has a non-numeric value "
                                  f"{bad.iloc[0]!r} (row {bad.index[0] + 2} of {path}): numbers only")
             frame[role] = values.astype(float)
-    for role in ("user", "item"):
-        blank = frame[role][frame[role].str.contains(r"\s", regex=True) | (frame[role] == "")]
-        if len(blank):
-            raise CSRecError(f"{role} id {blank.iloc[0]!r} (row {blank.index[0] + 2} of {path}) is "
-                             "empty or contains whitespace: RecBole token ids cannot")
     return frame
+
+
+def clean_interactions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Make read interactions usable as they are, and say what was assumed:
+
+    - a row without a user or item id is dropped;
+    - a missing rating is taken as 0 (below any rating_threshold: never counted by Recall+/NDCG+);
+    - a missing timestamp is taken as the previous timestamp of the same user in file order
+      (the row stays where the file has it), the next one for a user's first rows;
+    - rows identical in user, item and timestamp are one interaction (the first is kept);
+      without timestamps repeats are kept (file order cannot tell a duplicate from a repeat);
+    - ties in timestamps keep file order (order_sequences sorts stably).
+    """
+    notes = []
+    empty = (frame["user"] == "") | (frame["item"] == "")
+    if empty.any():
+        notes.append(f"{int(empty.sum())} rows without a user or item id dropped")
+        frame = frame[~empty]
+    if "rating" in frame and frame["rating"].isna().any():
+        notes.append(f"{int(frame['rating'].isna().sum())} rows without a rating: assumed 0 (below "
+                     "rating_threshold, never counted by Recall+/NDCG+)")
+        frame = frame.assign(rating=frame["rating"].fillna(0.0))
+    if "time" in frame and frame["time"].isna().any():
+        notes.append(f"{int(frame['time'].isna().sum())} rows without a timestamp: assumed right after "
+                     "the user's previous row in the file")
+        by_user = frame.groupby("user", sort=False)["time"]
+        filled = by_user.ffill().fillna(by_user.bfill()).fillna(0.0)
+        frame = frame.assign(time=filled)
+    if "time" in frame:
+        duplicated = frame.duplicated(["user", "item", "time"], keep="first")
+        if duplicated.any():
+            notes.append(f"{int(duplicated.sum())} duplicate rows (same user, item and timestamp) "
+                         "dropped, the first kept")
+            frame = frame[~duplicated]
+    return frame.reset_index(drop=True), notes
 
 
 def k_core(frame: pd.DataFrame, min_count: int) -> pd.DataFrame:
@@ -257,6 +302,14 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise CSRecError(f"--min-count={min_count!r} is not accepted: an integer >= 1")
     n_raw = len(frame)
+    frame, notes = clean_interactions(frame)
+    frame, id_map = encode_ids(frame)
+    if id_map:
+        roles = " and ".join(f"{role} ids" for role in id_map)
+        notes.append(f"{roles} re-encoded to safe tokens (spaces, quotes, non-ASCII or long ids): "
+                     f"{os.path.basename(id_map_file(target_dir, name))} maps them back")
+        with open(id_map_file(target_dir, name), "w", encoding="utf-8") as handle:
+            handle.write(id_map_text(id_map))  # inside the temp folder: renamed with the rest
     frame = order_sequences(k_core(frame, min_count))
     if frame.empty:
         raise CSRecError(f"nothing left of '{name}' ({n_raw} interactions) after the "
@@ -278,6 +331,7 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
         window_items=len(window_items),
         window_interactions=int(test["item_id_list"].str.count(" ").sum() + 2 * len(test)),
         train_rows=len(splits["train"]), valid_rows=len(splits["valid"]), test_rows=len(test),
+        notes=notes,
     )
     write_manifest(target_dir, name, params, stats)
     return stats
@@ -324,4 +378,5 @@ def format_stats(name: str, stats: Stats | dict[str, Any]) -> str:
         f"interactions in windows: {s['window_interactions']:,} (tails < {MIN_WINDOW} items dropped)",
         f"rows: train {s['train_rows']:,}, valid {s['valid_rows']:,}, test {s['test_rows']:,}",
     ]
+    lines += [f"assumed: {note}" for note in s.get("notes", [])]
     return "\n".join(lines)

@@ -52,6 +52,7 @@ NON_DETERMINING_KEYS = frozenset({
     "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
     "detect_anomaly",  # debugging only: the same weights either way
     "preset",  # a name for other keys' values, which enter the key themselves
+    "diagnostics",  # reads the frozen teachers only
 })
 
 _fingerprints: dict[tuple, str] = {}

@@ -16,7 +16,18 @@ MAIN_TEACHER_KEYS = ("alpha", "expectation_term", "noise_rank", "noise_normalize
                      "noise_exact_max_items", "noise_sample_size")
 
 
-def build_training_level_teacher(ctx: TeacherContext) -> TeacherEnsemble:
+class TrainingLevelLabels(TeacherEnsemble):
+    """CSRec-T's soft labels: e_u = g1(s_u) alone. The frozen side teacher g2 and the noise
+    model h ride along only so that the soft-label diagnostics can compare g1 with g2 and
+    read h; the student never sees them."""
+
+    def __init__(self, main: MainTeacher, mode: str = "logits") -> None:
+        super().__init__([main.g1], mode)
+        self.side_teacher = main.side_teacher
+        self.noise = main.noise
+
+
+def build_training_level_teacher(ctx: TeacherContext) -> TrainingLevelLabels:
     config = ctx.config
     seed = int(config["seed"])
 
@@ -38,4 +49,4 @@ def build_training_level_teacher(ctx: TeacherContext) -> TeacherEnsemble:
     if main.noise is not None:
         meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)
     ctx.phases[-1].meta.update(meta)
-    return TeacherEnsemble([main.g1], config["ensemble"])
+    return TrainingLevelLabels(main, config["ensemble"])

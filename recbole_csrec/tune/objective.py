@@ -6,7 +6,6 @@ evaluated here: the runner evaluates only the chosen trial, after selection.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from recbole_csrec.trainer import CSRecTrainer
@@ -44,14 +43,16 @@ def csrec_trial(params: dict[str, Any], model: str, dataset: str, teacher: str |
     """Ray Tune function trainable: `params` are this trial's searched values."""
     from recbole_csrec.quick_start import run_recbole_csrec
 
-    # RecBole's Config reads --key=value from sys.argv: a Ray worker's own arguments
-    # (--node-ip-address=...) must not become config keys (they would also split the store).
-    sys.argv = sys.argv[:1]
+    from recbole_csrec.overrides import recbole_argv
+
     config_dict = {**fixed, **params}
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if config_dict.get("use_gpu") and visible:
         # RecBole sets CUDA_VISIBLE_DEVICES from gpu_id: keep the GPU Ray gave this trial.
         config_dict["gpu_id"] = visible
-    run_recbole_csrec(model=model, dataset=dataset, teacher=teacher, config_file_list=config_file_list,
-                      config_dict=config_dict, saved=True, trainer_class=TuneReportingTrainer,
-                      evaluate_test=False)
+    # A Ray worker's own arguments (--node-ip-address=...) must not become config keys (they
+    # would also split the teacher store): RecBole sees an empty command line.
+    with recbole_argv():
+        run_recbole_csrec(model=model, dataset=dataset, teacher=teacher,
+                          config_file_list=config_file_list, config_dict=config_dict, saved=True,
+                          trainer_class=TuneReportingTrainer, evaluate_test=False)

@@ -5,14 +5,12 @@ package installed, and `teacher_store` / `output` must be on storage they all sh
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
-import sys
 from logging import getLogger
 from time import time
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -23,22 +21,14 @@ from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
 SCHEDULERS = ("fifo", "asha")
 
 
-@contextlib.contextmanager
-def _plain_argv() -> Iterator[None]:
-    """RecBole's Config parses sys.argv; our own CLI flags must not become config keys."""
-    saved = sys.argv
-    sys.argv = saved[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
-def _build(model, dataset, teacher, config_file_list, config_dict):
+def _build(model, dataset, teacher, config_file_list, config_dict, source: str = "config_dict"):
+    from recbole_csrec.overrides import recbole_argv
     from recbole_csrec.quick_start import build_configs
 
-    with _plain_argv():
-        return build_configs(model, dataset, teacher, config_file_list, config_dict)
+    # The search's own flags (or a Ray worker's) must not become config keys: RecBole sees none.
+    with recbole_argv():
+        return build_configs(model, dataset, teacher, config_file_list, config_dict,
+                             config_dict_source=source)
 
 
 def _fixed_settings(config, fixed: dict[str, Any], output: str) -> dict[str, Any]:
@@ -165,14 +155,18 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
                     num_samples: int = 1, scheduler: str = "fifo", address: str | None = None,
                     cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                     output: str | None = None, num_cpus: int | None = None,
-                    max_concurrent_trials: int | None = None) -> dict[str, Any]:
+                    max_concurrent_trials: int | None = None, dry_run: bool = False,
+                    check_keys: bool = False) -> dict[str, Any]:
     """Search `params_file`'s space; every trial trains the student and reports validation
     metrics per epoch; the best trial (on valid_metric) alone is evaluated on test.
 
     Writes `<output>/trials.csv`, `trials.md`, `best_config.yaml`, `summary.txt` and Ray's
     experiment folder `<output>/ray/`. Returns a dict with `best_params`, `best_valid_score`,
     `test_result`, `rows`, `summary` and the file paths. Raises CSRecError on bad input
-    before Ray starts.
+    before Ray starts. `dry_run=True` checks everything and returns `{'plan': text}` (the
+    resolved configuration, the trials and the teachers they share) without writing anything.
+    `check_keys=True` (the command line) makes a key of `fixed` that no configuration layer
+    knows an error.
     """
     logger = getLogger()
     fixed = dict(fixed or {})
@@ -183,15 +177,29 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
             raise CSRecError(f"{name}={value!r} must be a number >= {low}")
     space = load_search_space(params_file)
-    config, _ = _build(model, dataset, teacher, config_file_list, fixed)
+    config, teacher_config = _build(model, dataset, teacher, config_file_list, fixed, "command line")
+    if check_keys:
+        from recbole_csrec.overrides import check_known_keys
+
+        check_known_keys(fixed, config.known_keys() | teacher_config.known_keys())
     teacher = config["teacher"]
 
     def check_value(key: str, value: Any) -> None:
         _build(model, dataset, teacher, config_file_list, {**fixed, key: value})
 
-    dropped = check_space(space, set(config.final_config_dict), teacher, check_value)
+    dropped = check_space(space, config.known_keys() | set(config.final_config_dict), teacher, check_value)
     for key in dropped:
         logger.warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
+    store_root = config["teacher_store"] or os.path.join(os.path.abspath(output or os.path.join(
+        "results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}")), "teacher_store")
+    if dry_run:
+        from recbole_csrec.tune.dry_run import search_plan
+
+        def trial_configs(params: dict[str, Any]):
+            return _build(model, dataset, teacher, config_file_list, {**fixed, **params})
+
+        return {"plan": search_plan(config, teacher_config, space, num_samples, scheduler, store_root,
+                                    trial_configs, dropped)}
 
     from recbole_csrec.data import ensure_dataset_files
 
