@@ -53,3 +53,20 @@ def test_the_wheel_ships_every_yaml(tmp_path):
     shipped = {n[len("recbole_csrec/properties/"):] for n in names if n.startswith("recbole_csrec/properties/")}
     assert shipped == _yaml_files(PROPERTIES_DIR) and "overall.yaml" in shipped
     assert "recbole_csrec/resources/lastfm_small.csv" in names
+
+
+def test_paths_named_in_the_docs_exist():
+    """Every repository path the README and docs name in backticks is a real path."""
+    import re
+
+    pattern = re.compile(r"^(properties|recbole_csrec|run_scripts|docs|tests|dataset)/[\w./-]*$")
+    missing = []
+    for doc in ("README.md", "dataset/README.md", "docs/method.md", "docs/protocol.md", "docs/tuning.md"):
+        with open(os.path.join(REPO, doc), encoding="utf-8") as handle:
+            text = handle.read()
+        for token in set(re.findall(r"`([^`\s]+)`", text)):
+            path = token.split("::")[0]
+            if pattern.match(path) and "NAME" not in path and not os.path.exists(os.path.join(REPO, path)):
+                missing.append(f"{doc}: {token}")
+    assert sorted(missing) == []
+    assert os.path.isfile(os.path.join(REPO, "properties", "hyper", "paper_grid.yaml"))  # README's --params_file
