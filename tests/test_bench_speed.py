@@ -41,6 +41,8 @@ def test_bench_speed_quick(tiny_data, tmp_path, capsys):
     text = output.read_text()
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text and "<!-- bench:SASRec-tiny-model -->" in text
     assert text.count("kept by hand") == 1
+    summary = text.split("## Summary", 1)[1].split("<!--", 1)[0]
+    assert "| GRU4Rec | tiny |" in summary and "| SASRec | tiny |" in summary
 
 
 def test_bench_speed_bad_input_is_one_line(tiny_data, tmp_path, capsys):

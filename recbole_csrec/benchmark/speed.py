@@ -314,8 +314,28 @@ resident (parameters, Adam state, cache or teachers); RSS sampled every 2 ms on 
 """
 
 
+def summary_table(sections: dict[str, str]) -> str:
+    """One row per section, from its raw figures: the targets side by side."""
+    rows = ["", "## Summary (one row per section below)", "",
+            "| model | dataset | torch threads | epochs | base/recbole | student/base | diagnostics / teacher evaluations "
+            "| student peak MB (bound) |", "|---|---|---|---|---|---|---|---|"]
+    for body in sections.values():
+        found = re.search(r"```json\n(.*?)\n```", body, re.S)
+        if not found:
+            continue
+        r = json.loads(found.group(1))
+        threads = re.search(r"torch threads (\d+)", r.get("machine", {}).get("cpu", ""))
+        cells = [r["model"], r["dataset"], threads.group(1) if threads else "?", str(r["epochs"])]
+        for key in ("base_recbole_ratio", "ratio", "diagnostics_ratio"):
+            cells.append(f"{r[key]:.2f}" if key in r else "n/a")
+        cells.append(f"{r['student_peak_mb']:.0f} ({r['memory_limit_mb']:.0f})")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> None:
-    """Replace (or add) this model/dataset/teacher section of the doc; atomic write. Text between
+    """Replace (or add) this model/dataset/teacher section of the doc and the summary above the
+    sections; atomic write. Text between
     `<!-- notes -->` and `<!-- /notes -->` (written by hand, with its own commands) is kept."""
     key = f"{result['model']}-{result['dataset']}-{result['teacher']}"
     sections: dict[str, str] = {}
@@ -337,7 +357,8 @@ def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> Non
             f"<details><summary>raw</summary>\n\n```json\n{json.dumps(result, indent=1, default=str)}\n```\n</details>",
             ""]
     sections[key] = "\n".join(body) + "\n"
-    text = DOC_HEAD + notes + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items())
+    text = (DOC_HEAD + summary_table(sections) + notes
+            + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items()))
     write_atomic(path, text)
 
 
