@@ -70,3 +70,52 @@ def test_paths_named_in_the_docs_exist():
                 missing.append(f"{doc}: {token}")
     assert sorted(missing) == []
     assert os.path.isfile(os.path.join(REPO, "properties", "hyper", "paper_grid.yaml"))  # README's --params_file
+
+
+# Import names that differ from the distribution that provides them.
+_DISTRIBUTION_OF = {"yaml": "pyyaml", "ray": "ray[tune]"}
+
+
+def _declared(parser: configparser.ConfigParser, *sections: tuple[str, str]) -> set[str]:
+    import re
+
+    names = set()
+    for section, key in sections:
+        for line in parser[section][key].split("\n"):
+            if line.strip():
+                names.add(re.split(r"[<>=!~ ]", line.strip())[0].lower())
+    return names
+
+
+def test_every_third_party_import_is_declared():
+    """A clean install (the CI's) has every module the package and the tests import."""
+    import ast
+
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "setup.cfg"))
+    runtime = _declared(parser, ("options", "install_requires"))
+    with_tests = runtime | _declared(parser, ("options.extras_require", "test"))
+    ours = {"recbole_csrec", "tests", "run_recbole_csrec", "run_hyper_csrec"}
+    undeclared = []
+    for folder, allowed in (("recbole_csrec", runtime), ("tests", with_tests), ("run_scripts", runtime)):
+        for root, _, files in os.walk(os.path.join(REPO, folder)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as handle:
+                    tree = ast.parse(handle.read())
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Import):
+                        modules = [alias.name for alias in node.names]
+                    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                        modules = [node.module]
+                    else:
+                        continue
+                    for module in modules:
+                        top = module.split(".")[0]
+                        if top in sys.stdlib_module_names or top in ours:
+                            continue
+                        if _DISTRIBUTION_OF.get(top, top).lower() not in allowed:
+                            undeclared.append(f"{os.path.relpath(path, REPO)}: {top}")
+    assert sorted(set(undeclared)) == []
