@@ -78,6 +78,8 @@ def test_parallel_equals_sequential(tiny_data, ray_two_cpus, monkeypatch, teache
     assert not any("test_pid" in p.meta for p in seq_ctx.phases)
     worker_pids = [p.meta["test_pid"] for p in par_ctx.phases]
     assert all(pid != os.getpid() for pid in worker_pids)
+    # workers import RecBole on their own (which turns anomaly mode on); they still train with it off
+    assert [p.meta["anomaly_mode"] for p in par_ctx.phases + seq_ctx.phases] == [False] * 4
     for a, b in zip(sequential.teachers, parallel.teachers):
         for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
             assert torch.equal(x, y), name
