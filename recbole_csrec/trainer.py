@@ -30,6 +30,9 @@ class PhaseResult:
     weights: str
     test_result: dict[str, float] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # The model's validation scores at its best epoch ([rows, real items] per validation batch),
+    # kept for the soft-label diagnostics so they need no second forward; not in as_dict.
+    valid_scores: list[torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,13 +76,20 @@ class CSRecTrainer(Trainer):
     - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
       protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`);
     - a NaN or infinite training loss raised as DivergenceError naming the phase and epoch
-      (RecBole raises a bare ValueError, and only for NaN).
+      (RecBole raises a bare ValueError, and only for NaN);
+    - with `keep_valid_scores_mb` > 0, the validation scores of the best epoch kept (up to that
+      many MB; more and none are kept) for the soft-label diagnostics.
     """
 
     def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
-                 write_files: bool = True) -> None:
+                 write_files: bool = True, keep_valid_scores_mb: float = 0.0) -> None:
         super().__init__(config, model)
         self.phase = phase
+        self.keep_valid_scores_mb = float(keep_valid_scores_mb)
+        self._captured: list[torch.Tensor] | None = None  # this validation epoch's scores so far
+        self._captured_bytes = 0
+        self._last_valid_scores: list[torch.Tensor] | None = None
+        self._best_valid_scores: list[torch.Tensor] | None = None
         # Default: RecBole's own file name (<checkpoint_dir>/<model>-<time>.pth), so that
         # recbole_csrec.utils.get_trainer(...)(config, model) works as RecBole's lookup does.
         self.saved_model_file = weights_file or self.saved_model_file
@@ -92,6 +102,8 @@ class CSRecTrainer(Trainer):
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         self.best_epoch = epoch
+        # Called right after the validation epoch that improved (None without validation).
+        self._best_valid_scores, self._last_valid_scores = self._last_valid_scores, None
         module = self.model
         self._best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         if self.write_files:
@@ -144,8 +156,31 @@ class CSRecTrainer(Trainer):
             self.model.load_state_dict(self._best_state)
         return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
 
+    def _valid_epoch(self, valid_data, show_progress=False):
+        self._captured = [] if self.keep_valid_scores_mb > 0 else None
+        self._captured_bytes = 0
+        try:
+            return super()._valid_epoch(valid_data, show_progress=show_progress)
+        finally:
+            self._last_valid_scores, self._captured = self._captured or None, None
+
+    def _capture(self, scores: torch.Tensor, history_index) -> None:
+        """Keep a copy of the model's own scores over the real items (before any masking)."""
+        if self._captured is None:
+            return
+        if history_index is not None:  # not the raw scores any more (non-sequential loaders)
+            self._captured = None
+            return
+        kept = scores[:, 1:].float().clone()
+        self._captured_bytes += kept.numel() * kept.element_size()
+        if self._captured_bytes > self.keep_valid_scores_mb * 2 ** 20:
+            self._captured = None  # over budget: the diagnostics will run the forward instead
+        else:
+            self._captured.append(kept)
+
     def _full_sort_batch_eval(self, batched_data):
         interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        self._capture(scores, batched_data[1])
         if self.config["mask_input_items"]:
             item_seq = interaction[self.config["ITEM_ID_FIELD"] + self.config["LIST_SUFFIX"]]
             scores = mask_input_items(scores, item_seq.to(scores.device), positive_u, positive_i)
@@ -159,4 +194,5 @@ class CSRecTrainer(Trainer):
             epochs=len(self.train_loss_dict), seconds=getattr(self, "fit_seconds", 0.0),
             weights=self.saved_model_file if self.write_files else "",
             meta={"anomaly_mode": getattr(self, "anomaly_mode", None)},
+            valid_scores=self._best_valid_scores,
         )

@@ -20,13 +20,17 @@ frozen teacher's softmax(q_k/T), and SoftRec's popularity distribution softmax(p
 Names are `<source>_<figure>` (sources: `ensemble`, each teacher phase, `pop`) plus
 `teachers_kl`, `teachers_top10_overlap`, `noise_diag_mass`, `rows`, `seconds`.
 
-Cost: each teacher runs `full_sort_predict` once per validation batch (the forward pass the
-evaluator itself runs) and no other pass over the data is made; the ensemble is combined from
+Cost: a teacher trained in this run has kept its scores of its best validation epoch
+(CSRecTrainer's `keep_valid_scores_mb`, within the `soft_label_cache_mb` budget), so it runs no
+forward here; a teacher loaded from the store (or trained without validation, or over budget)
+runs `full_sort_predict` once per validation batch (the forward pass the evaluator itself runs).
+No other pass over the data is made; the ensemble is combined from
 those same logits, and every figure is elementwise work on the [B, |I|] tensors already in
 memory: per teacher one log-softmax, one exp and one topk(10) (RecBole's evaluator: one
 topk(max topk)), per pair one row-wise product; SoftRec's distribution is one fixed vector,
-computed once. So the pass costs about one validation evaluation per teacher (its seconds are
-logged and returned as `seconds`).
+computed once. So the pass costs less than one validation evaluation per teacher with kept
+scores, about one without (its seconds are logged and returned as `seconds`;
+docs/performance.md has both measured).
 """
 from __future__ import annotations
 
@@ -150,7 +154,8 @@ def _row_mask(rows: torch.Tensor, items: torch.Tensor, lo: int, hi: int, n_real:
 def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: float,
                            pop_logits: torch.Tensor, popular: torch.Tensor,
                            device: torch.device | str = "cpu",
-                           input_field: str | None = None) -> dict[str, float]:
+                           input_field: str | None = None,
+                           stored: dict[str, list[torch.Tensor]] | None = None) -> dict[str, float]:
     """The figures over `batches` (RecBole full-sort eval batches: interaction, history index,
     positive_u, positive_i). `pop_logits` are SoftRec's [n_items] logits, `popular` the
     [n_items] bool mask of popular items. With `input_field` (the item sequence field, given when
@@ -159,6 +164,9 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
 
     Everything is computed over the real items (column 0, padding, is dropped: it never gets
     probability nor a rank), so no -inf enters a sum.
+
+    `stored` maps a teacher's name to its scores on these same batches ([rows, real items] each,
+    as its trainer kept them at its best validation epoch): such a teacher is not run again.
     """
     for teacher in view.teachers.values():
         teacher.eval()
@@ -229,15 +237,19 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
                 shared = (seen[a]["top"].unsqueeze(2) == seen[b]["top"].unsqueeze(1)).sum(dim=(1, 2)).double()
                 add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
 
+    stored = stored or {}
     rows = 0
-    for interaction, history_index, positive_u, positive_i in batches:
+    for index, (interaction, history_index, positive_u, positive_i) in enumerate(batches):
         interaction = interaction.to(device)
+        n_rows = len(interaction)
         if input_field is not None:
             history_index = input_item_index(interaction[input_field], positive_u, positive_i)
-        # The one forward pass per teacher (the evaluator's own); every figure reuses these logits.
-        logits = {name: model.full_sort_predict(interaction).float()[:, 1:]
+        # At most one forward pass per teacher (the evaluator's own), none for a teacher whose
+        # validation scores were kept; every figure reuses these logits.
+        logits = {name: stored[name][index].to(device)
+                  if name in stored and stored[name][index].size(0) == n_rows else
+                  model.full_sort_predict(interaction).float()[:, 1:]
                   for name, model in view.teachers.items()}
-        n_rows = len(interaction)
         # Row chunks bound the memory of the derived [rows, |I|] tensors, whatever eval_batch_size.
         step = max(1, CHUNK_ELEMENTS // n_items)
         for lo in range(0, n_rows, step):
@@ -313,13 +325,27 @@ def diagnose_teachers(ctx: TeacherContext, source: SoftLabelSource | None) -> di
     if ctx.show_progress:
         batches = tqdm(batches, total=len(batches), ncols=100, desc=set_color("Diagnose   ", "pink"))
     input_field = config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"] if config["mask_input_items"] else None
+    stored = kept_validation_scores(ctx, view, len(ctx.valid_data))
     figures = soft_label_diagnostics(batches, view, temperature, popularity_logits(counts), popular,
-                                     config["device"], input_field)
+                                     config["device"], input_field, stored)
     figures["seconds"] = round(time() - start, 3)
+    for phase in ctx.phases:  # used once: free the memory before the student trains
+        phase.valid_scores = None
+    forward = [name for name in view.teachers if name not in stored]
     logger.info(set_color("CSRec soft-label diagnostics", "yellow") + " (validation rows)\n"
-                + diagnostics_table(figures, temperature, int(popular.sum())))
+                + diagnostics_table(figures, temperature, int(popular.sum()))
+                + (f"\nteachers run forward again (no kept validation scores: loaded from the store, "
+                   f"no validation, or over budget): {', '.join(forward)}" if forward else ""))
     write_tensorboard(figures)
     return figures
+
+
+def kept_validation_scores(ctx: TeacherContext, view: TeacherView, n_batches: int) -> dict[str, list[torch.Tensor]]:
+    """The teachers' scores their trainers kept at the best validation epoch, by view name,
+    where there is one list per validation batch (else that teacher runs forward)."""
+    kept = {phase.name: phase.valid_scores for phase in ctx.phases
+            if phase.valid_scores is not None and len(phase.valid_scores) == n_batches}
+    return {name: kept[name] for name in view.teachers if name in kept}
 
 
 def write_tensorboard(figures: dict[str, float], phase: str = PHASE) -> None:

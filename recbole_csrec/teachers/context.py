@@ -64,6 +64,14 @@ class TeacherContext:
         return store.soft_label_file(keys, ensemble=self.config["ensemble"],
                                      topk=self.config["soft_label_topk"])
 
+    def valid_scores_budget_mb(self) -> float:
+        """MB each teacher phase may keep of its best validation scores for the diagnostics
+        (0 when they are off): the soft-label memory budget shared by the run's teachers."""
+        if not self.config["diagnostics"]:
+            return 0.0
+        phases = 2 if self.config["teacher"] == "training" else max(1, int(self.config["num_teachers"]))
+        return float(self.config["soft_label_cache_mb"]) / phases
+
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
                     trainer_class: type[CSRecTrainer] = CSRecTrainer,
                     store_fields: dict[str, Any] | None = None, **trainer_kwargs):
@@ -153,6 +161,7 @@ class TeacherContext:
                          f"{len(train_data._dataset)} training samples")
         reseed_loader(train_data, seed)
         weights = os.path.join(self.run_dir, f"{name}.pth")
+        trainer_kwargs.setdefault("keep_valid_scores_mb", self.valid_scores_budget_mb())
         trainer = trainer_class(self.teacher_config, model, phase=name, weights_file=weights,
                                 write_files=self.saved, **trainer_kwargs)
         trainer.fit(train_data, self.valid_data, saved=self.saved, show_progress=self.show_progress)

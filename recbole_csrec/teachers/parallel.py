@@ -62,7 +62,10 @@ def _train_one(ctx: TeacherContext, spec: PhaseSpec, threads: int) -> tuple[dict
     model, _ = ctx.train_phase(spec.name, ctx.build_teacher_model(spec.seed), spec.train_data,
                                spec.seed, store_fields=spec.store_fields)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return state, ctx.phases[0]
+    result = ctx.phases[0]
+    if result.valid_scores is not None:  # back to the driver, which may have no GPU of its own
+        result.valid_scores = [scores.cpu() for scores in result.valid_scores]
+    return state, result
 
 
 def _train_with_ray(ctx: TeacherContext, specs: list[PhaseSpec], workers: int) -> list[Any]:
