@@ -17,7 +17,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 from recbole.evaluator import register
 from recbole.evaluator.metrics import NDCG, Recall
 

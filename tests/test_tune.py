@@ -79,7 +79,7 @@ def test_unknown_keys_bad_values_and_teacher_specific_keys(tiny_data):
 
 def test_cli_errors_before_ray_starts(tiny_data, tmp_path, capsys):
     space = _space_file(tmp_path, "betta: [0.5]\n")
-    code = hyper_main([f"--model=GRU4Rec", f"--dataset={TINY_NAME}", "--teacher=model",
+    code = hyper_main(["--model=GRU4Rec", f"--dataset={TINY_NAME}", "--teacher=model",
                        f"--params_file={space}", f"--data_path={tiny_data}", "--preset=paper"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
