@@ -10,7 +10,6 @@ Prints both wall times and their ratio (target: with reuse <= 0.45x without).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -18,7 +17,9 @@ import shutil
 import sys
 from time import time
 
+from recbole_csrec.atomic import write_atomic
 from recbole_csrec.data.synthetic import write_chain_dataset
+from recbole_csrec.overrides import OneLineParser
 from recbole_csrec.tune import run_hyper_csrec
 from recbole_csrec.errors import exit_code
 
@@ -26,7 +27,7 @@ DATASET = "benchseq"
 
 
 def run() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="GRU4Rec")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--users", type=int, default=400)
@@ -63,8 +64,7 @@ def run() -> None:
     report = {"command": " ".join(sys.argv), "args": vars(args), "timings": timings, "ratio": ratio,
               "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                          f"{os.cpu_count()} CPUs visible"}
-    with open(os.path.join(output, "bench_tune.json"), "w") as handle:
-        json.dump(report, handle, indent=1, default=str)
+    write_atomic(os.path.join(output, "bench_tune.json"), json.dumps(report, indent=1, default=str))
     print(f"with reuse {timings['with reuse']['seconds']:.1f}s | without reuse "
           f"{timings['without reuse']['seconds']:.1f}s | ratio {ratio:.2f} (target <= 0.45)")
 

@@ -6,7 +6,6 @@ Uses the shipped defaults (package yaml) plus any --key=value; builds built-in d
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from time import perf_counter
 
@@ -18,7 +17,7 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.errors import exit_code
-from recbole_csrec.overrides import recbole_argv
+from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.trainer import CSRecTrainer
 
 
@@ -27,7 +26,7 @@ def main() -> int:
 
 
 def measure() -> None:
-    parser = argparse.ArgumentParser()
+    parser = OneLineParser()
     parser.add_argument("--models", nargs="+", default=["NARM", "GRU4Rec"])
     parser.add_argument("--dataset", default="ml")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -36,6 +35,7 @@ def measure() -> None:
         torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     for model_name in args.models:
+        check_command_line(model_name, args.dataset, None, rest)  # unknown keys refused first
         with recbole_argv(rest):  # other --key=value go to RecBole's Config
             config = CSRecConfig(model=model_name, dataset=args.dataset,
                                  config_dict={"show_progress": False, "state": "WARNING"})

@@ -9,7 +9,6 @@ For a catalogue of |I| items, a random noise model h = M N (scores S with standa
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -17,6 +16,7 @@ import torch
 
 from recbole_csrec.errors import exit_code
 from recbole_csrec.model.noise import NoiseModel
+from recbole_csrec.overrides import OneLineParser
 
 
 def random_noise_model(num_items: int, rank: int, score_std: float, normalizer: str, sample_size: int) -> NoiseModel:
@@ -39,7 +39,7 @@ def step_seconds(model: NoiseModel, target: torch.Tensor, log_p: torch.Tensor, r
 
 
 def run() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, nargs="+", default=[1682, 3646])
     parser.add_argument("--samples", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--score_std", type=float, nargs="+", default=[1.0, 3.0])

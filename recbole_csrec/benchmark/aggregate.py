@@ -8,7 +8,6 @@ over test users (recbole_csrec.benchmark.significance). The CSV output has every
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from typing import Sequence
@@ -19,6 +18,7 @@ from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.significance import USER_TESTS, paired_over_seeds, paired_over_users, stars
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
+from recbole_csrec.overrides import OneLineParser
 
 MODEL_ORDER = ["GRU4Rec", "NextItNet", "NARM", "SASRec"]
 REFERENCES = {"SoftRec": "*", "Base": "†"}
@@ -220,14 +220,17 @@ def write_tables(paths: Sequence[str], stem: str, metrics: Sequence[str] | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aggregate.py", description="Results CSV(s) -> Table 2 "
+    parser = OneLineParser(prog="aggregate.py", description="Results CSV(s) -> Table 2 "
                                      "(Markdown, LaTeX, CSV) with paired significance tests.")
     parser.add_argument("results", nargs="+", help="results CSV files (ours and/or a user's RecBole rows)")
     parser.add_argument("--output", default=None, help="output stem (default: <first CSV>_table2)")
     parser.add_argument("--metrics", nargs="+", default=None, help="e.g. recall@10 ndcg@10")
     parser.add_argument("--user_test", choices=USER_TESTS, default="ttest")
     parser.add_argument("--rating_threshold", type=float, default=4.0, help="for Recall+/NDCG+")
-    args = parser.parse_args(argv)
-    stem = args.output or os.path.splitext(args.results[0])[0] + "_table2"
-    return exit_code("aggregate", lambda: print(write_tables(args.results, stem, args.metrics,
-                                                             args.user_test, args.rating_threshold)))
+
+    def run() -> None:
+        args = parser.parse_args(argv)  # inside exit_code: a usage error is one line, exit 2
+        stem = args.output or os.path.splitext(args.results[0])[0] + "_table2"
+        print(write_tables(args.results, stem, args.metrics, args.user_test, args.rating_threshold))
+
+    return exit_code("aggregate", run)

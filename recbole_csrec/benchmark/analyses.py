@@ -30,7 +30,7 @@ from recbole_csrec.data.drop_users import drop_users_copy
 from recbole_csrec.evaluation import parse_metric, per_user_metric
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
-from recbole_csrec.overrides import recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
 
 SWEEPS = {  # name -> (config key, default values, default swept teachers, x label)
     "num_teachers": ("num_teachers", ["1", "2", "3", "4"], ["model", "data"], "number of teachers m"),
@@ -261,7 +261,7 @@ def plot_sweep(frame: pd.DataFrame, path: str, metric: str, xlabel: str, values:
 # --- command line ----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="analyze.py", allow_abbrev=False, description=__doc__,
+    parser = OneLineParser(prog="analyze.py", allow_abbrev=False, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="analysis", required=True)
     for name in ("popularity", "length"):

@@ -7,7 +7,6 @@ Base against its soft labels' diagnostics (when the CSV has `diag_` columns), an
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -24,6 +23,7 @@ from recbole_csrec.benchmark.label_gain import gain_frame, gain_means, gain_sent
 from recbole_csrec.benchmark.results import machine_description, read_results, write_frame
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER
+from recbole_csrec.overrides import OneLineParser
 
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
                            "paper_table2_lastfm.csv")
@@ -203,7 +203,7 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="make_report.py", description=__doc__)
+    parser = OneLineParser(prog="make_report.py", description=__doc__)
     parser.add_argument("--results", nargs="+", default=["docs/results/lastfm.csv"])
     parser.add_argument("--analyses", nargs="*", default=["docs/results/analyses"],
                         help="folders holding <analysis>.csv/.png")
@@ -211,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--notes", default=None, help="a Markdown file with the written reading")
     parser.add_argument("--metrics", nargs="+", default=None)
     parser.add_argument("--user_test", choices=("ttest", "wilcoxon"), default="ttest")
-    args = parser.parse_args(argv)
 
     def run() -> None:
+        args = parser.parse_args(argv)  # inside exit_code: a usage error is one line, exit 2
         make_report(args.results, args.output, args.analyses, args.notes, args.metrics, args.user_test,
                     command="python run_scripts/make_report.py " + " ".join(argv))
         print(f"[make_report] wrote {args.output}")

@@ -19,7 +19,7 @@ from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnosti
                                              machine_description, read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import method_name
-from recbole_csrec.overrides import check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 
@@ -142,7 +142,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="benchmark.py", allow_abbrev=False,
         description="Run every model x teacher x dataset x seed with run_recbole_csrec, append "
                     "one row per run to a results CSV (resumable), then print the Table 2 "

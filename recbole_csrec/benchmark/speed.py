@@ -53,7 +53,7 @@ from recbole_csrec.benchmark.memory import (GLIBC_MMAP_THRESHOLD, PeakMemory, te
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.errors import exit_code
 from recbole_csrec.model import CSRecStudent
-from recbole_csrec.overrides import recbole_argv
+from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
@@ -120,7 +120,7 @@ def machine_info(device: torch.device) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench_speed.py", allow_abbrev=False,
+    parser = OneLineParser(prog="bench_speed.py", allow_abbrev=False,
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="GRU4Rec")
     parser.add_argument("--dataset", default="ml")
@@ -402,9 +402,12 @@ def _without_doc_args(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args, overrides = build_parser().parse_known_args(argv)
 
     def bench() -> None:
+        args, overrides = build_parser().parse_known_args(argv)
+        # Unknown --key=value settings are refused (with a did-you-mean) before anything trains.
+        check_command_line(args.model, args.dataset, args.config_files.split() if args.config_files else None,
+                           overrides, {"num_teachers": 2})
         result = run(args, overrides)
         command = "python run_scripts/bench_speed.py " + " ".join(_without_doc_args(argv))
         for line in report_lines(result):

@@ -26,11 +26,11 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.overrides import recbole_argv
 from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.errors import exit_code
 from recbole_csrec.loss import soft_label_kl, student_loss
 from recbole_csrec.model import CSRecStudent
+from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.base import SoftLabelBatch
@@ -106,10 +106,16 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="step_costs.py", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="step_costs.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="NARM")
     parser.add_argument("--dataset", default="lastfm")
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--threads", type=int, default=None)
-    args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return exit_code("step_costs", lambda: run(args, overrides))
+    argv = sys.argv[1:] if argv is None else argv
+
+    def measure() -> None:
+        args, overrides = parser.parse_known_args(argv)
+        check_command_line(args.model, args.dataset, None, overrides)  # unknown keys refused first
+        run(args, overrides)
+
+    return exit_code("step_costs", measure)

@@ -266,8 +266,7 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     test_shown = " ".join(f"{k}={v:.4f}" for k, v in test_result.items() if k.endswith("@10"))
     summary = (f"best of {len(rows)} trials ({failed} failed, {seconds:.0f}s): {shown} | "
                f"valid {valid_metric.lower()}={best['valid_score']:.4f} | test {test_shown}")
-    with open(os.path.join(output, "summary.txt"), "w") as handle:
-        handle.write(summary + "\n")
+    write_atomic(os.path.join(output, "summary.txt"), summary + "\n")
     print(summary)
     return {"best_params": best_params, "best_valid_score": best["valid_score"],
             "test_result": test_result, "rows": rows, "summary": summary, "seconds": seconds,
