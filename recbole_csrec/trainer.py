@@ -164,6 +164,12 @@ class CSRecTrainer(Trainer):
         finally:
             self._last_valid_scores, self._captured = self._captured or None, None
 
+    def validate_keeping_scores(self, valid_data) -> list[torch.Tensor] | None:
+        """One validation evaluation as `fit` runs it each validation epoch; returns the scores it
+        kept (None when keep_valid_scores_mb is 0 or too small)."""
+        self._valid_epoch(valid_data)
+        return self._last_valid_scores
+
     def _capture(self, scores: torch.Tensor, history_index) -> None:
         """Keep a copy of the model's own scores over the real items (before any masking)."""
         if self._captured is None:

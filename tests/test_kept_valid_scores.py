@@ -42,6 +42,8 @@ def test_kept_scores_are_the_restored_best_epoch_models(tiny_data):
     for mine, again in zip(kept, _forward(model, valid_data)):
         assert torch.equal(mine, again)
     assert all(torch.isfinite(scores).all() for scores in kept)  # raw scores: nothing masked
+    again = trainer.validate_keeping_scores(valid_data)  # one more evaluation, as fit runs it
+    assert all(torch.equal(a, b) for a, b in zip(again, kept)) and len(again) == len(kept)
 
 
 @pytest.mark.parametrize("keep_mb, overrides", [(0.0, {}), (1e-4, {}), (64, {"eval_step": 0})],

@@ -149,8 +149,7 @@ def diagnostics_cost(ctx: TeacherContext, ensemble: TeacherEnsemble, valid_data)
         for phase, teacher in zip(ctx.phases, ensemble.teachers):  # CSRec-M/-D: one phase per teacher
             trainer = CSRecTrainer(ctx.config, teacher, phase="bench", weights_file="", write_files=False,
                                    keep_valid_scores_mb=keep_mb)
-            trainer._valid_epoch(valid_data)  # what fit runs each validation epoch
-            phase.valid_scores = trainer._last_valid_scores
+            phase.valid_scores = trainer.validate_keeping_scores(valid_data)
         return time.perf_counter() - start
 
     def diagnose() -> float:
