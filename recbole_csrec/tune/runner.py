@@ -177,6 +177,7 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
             raise CSRecError(f"{name}={value!r} must be a number >= {low}")
     space = load_search_space(params_file)
+    logger.info(f"search space from {space.source}")  # the file actually read (a local one, or the shipped copy)
     config, teacher_config = _build(model, dataset, teacher, config_file_list, fixed, "command line")
     if check_keys:
         from recbole_csrec.overrides import check_known_keys

@@ -82,7 +82,8 @@ class SearchSpace:
 
 def resolve_params_file(path: str) -> str:
     """`path` itself; a `properties/...` path that is not there (an installed package run outside
-    the checkout) is the shipped file of that name."""
+    the checkout) is the shipped file of that name. Which one was read is logged by the search
+    and shown by --dry_run."""
     if os.path.isfile(path):
         return path
     shipped = shipped_properties_file(path)
