@@ -171,13 +171,16 @@ class CSRecTrainer(Trainer):
         return self._last_valid_scores
 
     def _capture(self, scores: torch.Tensor, history_index) -> None:
-        """Keep a copy of the model's own scores over the real items (before any masking)."""
+        """Keep the model's own scores over the real items (before any masking). A view of the
+        batch's fresh scores tensor, which RecBole's collector only reads, so keeping costs no copy."""
         if self._captured is None:
             return
         if history_index is not None:  # not the raw scores any more (non-sequential loaders)
             self._captured = None
             return
-        kept = scores[:, 1:].float().clone()
+        kept = scores[:, 1:].float()
+        if self.config["mask_input_items"]:  # masked in place next: keep a copy, not a view
+            kept = kept.clone()
         self._captured_bytes += kept.numel() * kept.element_size()
         if self._captured_bytes > self.keep_valid_scores_mb * 2 ** 20:
             self._captured = None  # over budget: the diagnostics will run the forward instead

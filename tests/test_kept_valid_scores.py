@@ -35,8 +35,9 @@ def _forward(model, valid_data) -> list[torch.Tensor]:
     return [model.full_sort_predict(batch[0]).float()[:, 1:] for batch in valid_data]
 
 
-def test_kept_scores_are_the_restored_best_epoch_models(tiny_data):
-    model, trainer, _, valid_data = _fit(tiny_data, keep_mb=64)
+@pytest.mark.parametrize("mask", [False, True], ids=["plain", "mask_input_items"])
+def test_kept_scores_are_the_restored_best_epoch_models(tiny_data, mask):
+    model, trainer, _, valid_data = _fit(tiny_data, keep_mb=64, mask_input_items=mask)
     kept = trainer.phase_result().valid_scores
     assert trainer.best_epoch >= 0 and len(kept) == len(valid_data) > 1
     for mine, again in zip(kept, _forward(model, valid_data)):
