@@ -69,8 +69,12 @@ class TeacherContext:
         (0 when they are off): the soft-label memory budget shared by the run's teachers."""
         if not self.config["diagnostics"]:
             return 0.0
-        phases = 2 if self.config["teacher"] == "training" else max(1, int(self.config["num_teachers"]))
-        return float(self.config["soft_label_cache_mb"]) / phases
+        # Late import: plan.py imports the teacher builders, which import this module.
+        from recbole_csrec.teachers.plan import PLANS, planned_teacher_phases
+
+        known = str(self.config["teacher"]) in PLANS  # a user's own teacher kind has no plan
+        phases = len(planned_teacher_phases(self.config)) if known else int(self.config["num_teachers"])
+        return float(self.config["soft_label_cache_mb"]) / max(1, phases)
 
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
                     trainer_class: type[CSRecTrainer] = CSRecTrainer,
