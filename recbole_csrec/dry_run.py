@@ -34,8 +34,8 @@ def _store_state(config: CSRecConfig, teacher_config: CSRecConfig, phase, datase
     if not dataset_ready:
         return ("train, unless the store holds it once the dataset is built",
                 f"{own_file}, then published to {store.root}/<key>/")
-    fields = teacher_key_fields(teacher_config, kind=str(config["teacher"]), role=phase.name,
-                                seed=phase.seed, extra=phase.store_fields)
+    fields = teacher_key_fields(teacher_config, seed=phase.seed, extra=phase.store_fields,
+                                objective=phase.objective)
     key = teacher_key(fields)
     entry = store.get(key)
     if entry is not None:

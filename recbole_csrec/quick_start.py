@@ -18,7 +18,7 @@ from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
-from recbole_csrec.trainer import CSRecTrainer
+from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.utils import get_model
 
 
@@ -102,20 +102,22 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     seed = int(config["seed"])
     init_seed(seed, config["reproducibility"])
     backbone = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    student = CSRecStudent(config, train_data._dataset, backbone, soft_labels)
-    logger.info(student)
-    reseed_loader(train_data, seed)
-    trainer = trainer_class(config, student, phase="student",
-                           weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
     logger.info(set_color("CSRec phase [student]", "yellow")
                 + f": {config['model']} with {method_name(config['teacher'])}")
-    trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-    student_result = trainer.phase_result()
-
+    if soft_labels is None and ctx.store is not None and trainer_class is CSRecTrainer and evaluate_test:
+        trainer, student_result = _base_from_store(ctx, backbone, seed)
+    else:
+        student = CSRecStudent(config, train_data._dataset, backbone, soft_labels)
+        logger.info(student)
+        reseed_loader(train_data, seed)
+        trainer = trainer_class(config, student, phase="student",
+                                weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
+        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+        student_result = trainer.phase_result()
+        if evaluate_test:
+            student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
+                                                          show_progress=config["show_progress"])
     phases = ctx.phases + [student_result]
-    if evaluate_test:
-        student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
-                                                      show_progress=config["show_progress"])
 
     logger.info(set_color("best valid ", "yellow") + f": {student_result.best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {student_result.test_result}")
@@ -138,3 +140,17 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
         result["per_user"] = per_user_ranks(trainer, test_data, train_data)
     return result
 
+
+def _base_from_store(ctx: TeacherContext, backbone, seed: int) -> tuple[CSRecTrainer, PhaseResult]:
+    """Base through the teacher store: a Base run with seed s is the same model as every plain
+    phase with seed s on the full training data (e.g. CSRec-M's teacher seeded s), so it is
+    trained once and found by both. Training the bare backbone is what CSRecStudent does
+    without soft labels (tests/test_store_by_model.py checks that the weights are equal)."""
+    config = ctx.config
+    model, trainer = ctx.train_phase("student", backbone, ctx.train_data, seed, phase_config=config,
+                                     keep_valid_scores_mb=0)
+    result = ctx.phases.pop()  # the student is not a teacher phase
+    if trainer is None:  # loaded from the store: a trainer to evaluate it (per-user ranks)
+        trainer = CSRecTrainer(config, model, phase="student",
+                               weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=False)
+    return trainer, result

@@ -16,10 +16,10 @@ from recbole_csrec.teachers.context import TeacherContext
 from tests.conftest import TINY_NAME, fast_config
 
 
-def _key(data_path: str, role: str = "teacher-1", seed: int = 2021, kind: str = "model",
+def _key(data_path: str, seed: int = 2021, kind: str = "model", objective: str = "ce",
          extra: dict | None = None, **overrides) -> str:
     _, teacher_config = build_configs("GRU4Rec", TINY_NAME, kind, None, fast_config(data_path, **overrides))
-    return teacher_key(teacher_key_fields(teacher_config, kind, role, seed, extra))
+    return teacher_key(teacher_key_fields(teacher_config, seed, extra, objective))
 
 
 def test_key_follows_what_determines_a_teacher(tiny_data):
@@ -30,14 +30,19 @@ def test_key_follows_what_determines_a_teacher(tiny_data):
                          {"num_teachers": 3}, {"ensemble": "probs"}, {"show_progress": True},
                          {"checkpoint_dir": "elsewhere"}):
         assert _key(tiny_data, **student_only) == base, student_only
-    # What shapes the teacher's weights does.
-    changed = {_key(tiny_data, seed=2022), _key(tiny_data, role="teacher-2"),
-               _key(tiny_data, kind="data"), _key(tiny_data, extra={"sample_ratio": 0.8}),
+    # The key describes the model, not the role it plays: the teacher kind that asks is not in it.
+    for kind in ("none", "data", "training"):
+        assert _key(tiny_data, kind=kind) == base, kind
+    # What shapes the model's weights does.
+    changed = {_key(tiny_data, seed=2022), _key(tiny_data, objective="main-teacher"),
+               _key(tiny_data, extra={"sample_ratio": 0.8}),
                _key(tiny_data, extra={"alpha": 0.5}), _key(tiny_data, hidden_size=32),
                _key(tiny_data, epochs=2), _key(tiny_data, learning_rate=0.01),
                _key(tiny_data, MAX_ITEM_LIST_LENGTH=5), _key(tiny_data, teacher_model="SASRec"),
                _key(tiny_data, valid_metric="Recall@10")}
-    assert base not in changed and len(changed) == 11
+    assert base not in changed and len(changed) == 10
+    with pytest.raises(ValueError, match="'sgd'"):
+        _key(tiny_data, objective="sgd")
     # Same content elsewhere: same key; changed content: new key.
     inter = os.path.join(tiny_data, TINY_NAME, f"{TINY_NAME}.inter")
     with open(inter, "a") as handle:
@@ -79,7 +84,7 @@ def test_second_run_reuses_teachers(tiny_data, monkeypatch):
         assert second["phases"][name]["reused"]
         assert second["phases"][name]["best_valid_result"] == first["phases"][name]["best_valid_result"]
         loaded = torch.load(second["phases"][name]["weights"], weights_only=True)
-        assert loaded["meta"]["phase"] == name
+        assert loaded["meta"]["phase"] == f"CSRec-M {name}"
     # Same teachers loaded -> the same student, bit for bit on CPU.
     assert second["test_result"] == pytest.approx(first["test_result"])
     # The soft labels of stored teachers are cached once in the store, beside them.

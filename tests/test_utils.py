@@ -61,7 +61,7 @@ def test_round_trip_student_and_teachers(tiny_data, monkeypatch):
     store = os.path.join("saved", "teacher_store")
     entries = [os.path.join(store, k, "weights.pth") for k in os.listdir(store)
                if os.path.isfile(os.path.join(store, k, "weights.pth"))]
-    side = [e for e in entries if load_weights(e)["meta"]["phase"] == "side-teacher"]
+    side = [e for e in entries if load_weights(e)["meta"]["phase"] == "CSRec-T side-teacher"]
     assert len(side) == 1
     _assert_same(_evaluate(side[0]), result["phases"]["side-teacher"]["test_result"])
 

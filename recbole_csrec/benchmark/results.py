@@ -61,6 +61,21 @@ def diagnostic_cells(diagnostics: dict[str, float] | None) -> dict[str, float]:
     return {f"{DIAG_PREFIX}{name}": float(value) for name, value in (diagnostics or {}).items()}
 
 
+PHASE_FIELDS = ("seed", "best_epoch", "epochs", "seconds", "reused", "trained_as", "store_key")
+
+
+def phase_cell(phases: dict[str, dict[str, Any]] | None) -> str:
+    """Every phase of a run (teachers and student) as one JSON cell: its seed, best epoch, epochs
+    trained, seconds, and whether the teacher store gave it (`reused`, `trained_as`), so a report
+    can show each phase's convergence and count trained against reused phases."""
+    cells = {name: {k: phase[k] for k in PHASE_FIELDS if k in phase}
+             for name, phase in (phases or {}).items()}
+    for cell in cells.values():
+        if "store_key" in cell:
+            cell["store_key"] = str(cell["store_key"])[:16]
+    return json.dumps(cells, sort_keys=True, separators=(",", ":"))
+
+
 def diagnostic_columns(frame: pd.DataFrame) -> list[str]:
     """The `diag_` columns a results frame has (none for CSVs written before the diagnostics)."""
     return [c for c in frame.columns if c.startswith(DIAG_PREFIX)]

@@ -16,7 +16,7 @@ from logging import getLogger
 from typing import Any, Callable, Sequence
 
 from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnostic_cells, done_keys,
-                                             machine_description, read_results, write_frame)
+                                             machine_description, phase_cell, read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import method_name
 from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
@@ -127,7 +127,8 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         row.update(diagnostic_cells(result.get("diagnostics")))
         row.update({
             "seconds": round(seconds, 2), "epochs": student.get("epochs", ""),
-            "best_epoch": student.get("best_epoch", ""), "config_hash": chash, "run_id": run_id,
+            "best_epoch": student.get("best_epoch", ""), "phases": phase_cell(result.get("phases")),
+            "config_hash": chash, "run_id": run_id,
             "per_user_file": per_user_file, "config_files": " ".join(config_files),
             "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
                                   + list(extra_argv)),

@@ -12,7 +12,9 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole.utils import init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
-from recbole_csrec.teachers.store import TeacherStore, default_store_path, teacher_key, teacher_key_fields
+from recbole_csrec.names import method_name
+from recbole_csrec.teachers.store import (PLAIN_OBJECTIVE, TeacherStore, default_store_path, teacher_key,
+                                         teacher_key_fields)
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.utils import get_model
 
@@ -78,18 +80,23 @@ class TeacherContext:
 
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
                     trainer_class: type[CSRecTrainer] = CSRecTrainer,
-                    store_fields: dict[str, Any] | None = None, **trainer_kwargs):
+                    store_fields: dict[str, Any] | None = None, objective: str = PLAIN_OBJECTIVE,
+                    phase_config: Config | None = None, **trainer_kwargs):
         """Train `model` with plain RecBole training to its best validation checkpoint, then
         freeze it; its test result is recorded with the phase.
 
-        With `reuse_teachers`, the teacher store is asked first: a stored teacher with the same
-        key is loaded instead of trained; a newly trained one is published. `store_fields` are
-        extra key fields that determine this teacher beyond its config and seed (e.g. the
+        With `reuse_teachers`, the teacher store is asked first: a stored model with the same
+        key is loaded instead of trained; a newly trained one is published. The key describes
+        the model (config, seed, `objective`, `store_fields`), not the phase's name, so a
+        Base run and a teacher that are the same model find each other. `store_fields` are
+        extra key fields that determine the model beyond its config and seed (e.g. the
         subsample ratio, or alpha for a CSRec-T main teacher); trainer_kwargs must not change
-        the weights unless they are reflected there.
+        the weights unless they are reflected there. `phase_config` trains under another
+        config than the teacher architecture's (Base trains the student's own).
         """
         return self._phase_from_store(name, model, train_data, seed, trainer_class, store_fields,
-                                      True, **trainer_kwargs)
+                                      True, objective=objective, phase_config=phase_config,
+                                      **trainer_kwargs)
 
     def train_phases(self, specs: list[PhaseSpec]) -> list:
         """Independent teacher phases; with the store, phases another process is training right
@@ -119,14 +126,16 @@ class TeacherContext:
 
     def _phase_from_store(self, name: str, model, train_data: TrainDataLoader, seed: int,
                           trainer_class: type[CSRecTrainer], store_fields: dict[str, Any] | None,
-                          wait: bool, make_model: Callable[[], Any] | None = None, **trainer_kwargs):
+                          wait: bool, make_model: Callable[[], Any] | None = None,
+                          objective: str = PLAIN_OBJECTIVE, phase_config: Config | None = None,
+                          **trainer_kwargs):
         """train_phase's work; returns None when `wait` is False and another holder trains it."""
         store = self.store
+        phase_config = self.teacher_config if phase_config is None else phase_config
         if store is None:
             model = make_model() if model is None else model
-            return self._train(name, model, train_data, seed, trainer_class, **trainer_kwargs)
-        fields = teacher_key_fields(self.teacher_config, kind=str(self.config["teacher"]), role=name,
-                                    seed=seed, extra=store_fields)
+            return self._train(name, model, train_data, seed, trainer_class, phase_config, **trainer_kwargs)
+        fields = teacher_key_fields(phase_config, seed=seed, extra=store_fields, objective=objective)
         key = teacher_key(fields)
         with store.lock(key, blocking=wait) as held:
             if not held:
@@ -135,23 +144,25 @@ class TeacherContext:
             entry = store.get(key)
             if entry is None:
                 model, trainer = self._train(name, model, train_data, seed, trainer_class,
-                                             **trainer_kwargs)
+                                             phase_config, **trainer_kwargs)
                 result = self.phases[-1]
                 result.meta.update(reused=False, store_key=key)
-                store.publish(key, fields, model, result.as_dict(), self.teacher_config)
+                store.publish(key, fields, model, result.as_dict(), phase_config,
+                              phase=f"{method_name(self.config['teacher'])} {name}")
                 return model, trainer
         start = time()
         entry.load_into(model)
         stored = entry.manifest["result"]
         getLogger().info(set_color(f"CSRec phase [{name}]", "yellow")
-                         + f": reusing teacher {self.teacher_config['model']} (seed {seed}) "
-                         f"from store {entry.folder}")
+                         + f": reusing {phase_config['model']} (seed {seed}, trained as "
+                         f"{entry.manifest.get('trained_as') or 'a teacher'}) from store {entry.folder}")
         result = PhaseResult(
             name=name, model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
             best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
             epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
             test_result=dict(stored["test_result"]),
             meta={"seed": seed, "reused": True, "store_key": key,
+                  "trained_as": entry.manifest.get("trained_as", ""),
                   "load_seconds": round(time() - start, 3)})
         model.eval()
         model.requires_grad_(False)
@@ -159,14 +170,14 @@ class TeacherContext:
         return model, None
 
     def _train(self, name: str, model, train_data: TrainDataLoader, seed: int,
-               trainer_class: type[CSRecTrainer], **trainer_kwargs):
+               trainer_class: type[CSRecTrainer], phase_config: Config, **trainer_kwargs):
         getLogger().info(set_color(f"CSRec phase [{name}]", "yellow")
-                         + f": {self.teacher_config['model']}, seed {seed}, "
+                         + f": {phase_config['model']}, seed {seed}, "
                          f"{len(train_data._dataset)} training samples")
         reseed_loader(train_data, seed)
         weights = os.path.join(self.run_dir, f"{name}.pth")
         trainer_kwargs.setdefault("keep_valid_scores_mb", self.valid_scores_budget_mb())
-        trainer = trainer_class(self.teacher_config, model, phase=name, weights_file=weights,
+        trainer = trainer_class(phase_config, model, phase=name, weights_file=weights,
                                 write_files=self.saved, **trainer_kwargs)
         trainer.fit(train_data, self.valid_data, saved=self.saved, show_progress=self.show_progress)
         result = trainer.phase_result()

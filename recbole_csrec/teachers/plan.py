@@ -19,6 +19,7 @@ class PlannedPhase:
     seed: int
     store_fields: dict[str, Any] | None = None
     note: str = ""
+    objective: str = "ce"  # teacher-store key field (recbole_csrec.teachers.store.OBJECTIVES)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -40,7 +41,7 @@ def _training_level(config: Config) -> list[PlannedPhase]:
     return [PlannedPhase("side-teacher", seed + 2, {"sample_ratio": ratio},
                          f"g2 on a {ratio:g}-subsample"),
             PlannedPhase("main-teacher", seed + 1, main_fields,
-                         f"g1 with the noise model (alpha {config['alpha']})")]
+                         f"g1 with the noise model (alpha {config['alpha']})", objective="main-teacher")]
 
 
 PLANS: dict[str, Callable[[Config], list[PlannedPhase]]] = {

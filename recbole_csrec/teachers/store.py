@@ -1,9 +1,13 @@
 """Teacher store: every trained teacher kept once, keyed by exactly what determines it.
 
 A key is the sha256 of a canonical JSON of the key fields: the dataset files' content hash,
-the teacher kind and phase role, the teacher architecture's config (model hyperparameters and
-the training settings that shape its weights), the phase seed and any extra fields a builder
-passes (e.g. `sample_ratio` for data-level teachers, `alpha` for the CSRec-T main teacher).
+the model's config (architecture hyperparameters and the training settings that shape its
+weights), the phase seed, the training objective (`ce`: the model's own loss, as RecBole trains
+it; `main-teacher`: CSRec-T's g1 with the noise model) and any extra fields a builder passes
+(e.g. `sample_ratio` for a model trained on a subsample, `alpha` for the CSRec-T main teacher).
+The key describes the model, not the role it plays: a Base run with seed s, CSRec-M's teacher
+with seed s and any other plain phase with that seed on the full training data are one entry;
+CSRec-D's teacher and CSRec-T's side teacher with the same seed and ratio are another.
 Student-only keys (beta, temperature, kl_direction, ...) never enter it, so a search over them
 trains each teacher once.
 
@@ -32,7 +36,7 @@ from torch import nn
 from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
 
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: keyed by model (objective) instead of teacher kind and role
 WEIGHTS = "weights.pth"
 MANIFEST = "manifest.json"
 
@@ -88,22 +92,37 @@ def dataset_fingerprint(data_path: str) -> str:
     return _fingerprints[signature]
 
 
-def teacher_key_fields(teacher_config: Config, kind: str, role: str, seed: int,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything that determines one teacher, as plain JSON values."""
+PLAIN_OBJECTIVE = "ce"  # the model trained with its own loss (what RecBole's run_recbole does)
+OBJECTIVES = (PLAIN_OBJECTIVE, "main-teacher")
+
+
+def teacher_key_fields(teacher_config: Config, seed: int, extra: dict[str, Any] | None = None,
+                       objective: str = PLAIN_OBJECTIVE) -> dict[str, Any]:
+    """Everything that determines one trained model, as plain JSON values."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown training objective {objective!r}: accepted are {', '.join(OBJECTIVES)}")
     model_config = {k: plain(v) for k, v in teacher_config.final_config_dict.items()
                     if k not in NON_DETERMINING_KEYS}
+    # The run's `seed` reaches a phase only through the data split (every phase seeds its model,
+    # dropout and shuffling from its own seed, the "seed" field below). Time-ordered splits are
+    # deterministic, so there it cannot matter, and a Base run seeded s is CSRec-M's teacher seeded s.
+    if _ordering(teacher_config) == "TO":
+        model_config.pop("seed", None)
     return {
         "version": KEY_VERSION,
         "dataset": teacher_config["dataset"],
         "dataset_sha256": dataset_fingerprint(teacher_config["data_path"]),
-        "kind": kind,
-        "role": role,
         "model": teacher_config["model"],
+        "objective": objective,
         "seed": int(seed),
         "extra": plain(dict(extra or {})),
         "config": model_config,
     }
+
+
+def _ordering(config: Config) -> str | None:
+    eval_args = config["eval_args"] or {}
+    return eval_args.get("order") if isinstance(eval_args, dict) else None
 
 
 def teacher_key(fields: dict[str, Any]) -> str:
@@ -162,21 +181,22 @@ class TeacherStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def publish(self, key: str, fields: dict[str, Any], model: nn.Module,
-                result: dict[str, Any], config: Config | None = None) -> StoredTeacher:
+                result: dict[str, Any], config: Config | None = None, phase: str = "") -> StoredTeacher:
         """Write weights + manifest to a temp folder, then rename it to `<store>/<key>`.
-        Call while holding `lock(key)`. `config` (the teacher's) lets
-        recbole_csrec.utils.load_data_and_model rebuild its data from the weight file."""
+        Call while holding `lock(key)`. `config` (the model's) lets
+        recbole_csrec.utils.load_data_and_model rebuild its data from the weight file; `phase`
+        names the phase that trained it (a record only: the key does not depend on it)."""
         os.makedirs(self.root, exist_ok=True)
         # Leftovers of a crashed writer of this key (we hold its lock, so none is live).
         for stale in glob.glob(os.path.join(self.root, f".tmp-{key}-*")):
             shutil.rmtree(stale, ignore_errors=True)
         try:
             with atomic_dir(self.folder(key), replace=False) as tmp:
-                meta = {"store_key": key, "phase": fields.get("role", ""), "model": fields.get("model", "")}
+                meta = {"store_key": key, "phase": phase, "model": fields.get("model", "")}
                 if config is not None:
                     meta["config"] = config_meta(config)
                 save_weights(model, os.path.join(tmp, WEIGHTS), meta)
-                manifest = {"key": key, "fields": fields, "result": result}
+                manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result}
                 with open(os.path.join(tmp, MANIFEST), "w") as handle:
                     json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
         except OSError:

@@ -44,7 +44,8 @@ def build_training_level_teacher(ctx: TeacherContext) -> TrainingLevelLabels:
     # g1 depends on g2 (fixed by sample_ratio and the seeds) and on the CSRec-T keys.
     main_fields = {key: config[key] for key in MAIN_TEACHER_KEYS}
     main_fields["sample_ratio"] = ratio
-    ctx.train_phase("main-teacher", main, ctx.train_data, main_seed, store_fields=main_fields)
+    ctx.train_phase("main-teacher", main, ctx.train_data, main_seed, store_fields=main_fields,
+                    objective="main-teacher")
     meta = {"alpha": main.alpha, "expectation_term": main.use_expectation}
     if main.noise is not None:
         meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)

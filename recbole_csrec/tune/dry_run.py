@@ -44,8 +44,8 @@ def _teacher_lines(config: CSRecConfig, points: list[dict[str, Any]], space: Sea
     for number, params in enumerate(points, 1):
         trial_config, teacher_config = trial_configs(params)
         for phase in planned_teacher_phases(trial_config):
-            fields = teacher_key_fields(teacher_config, kind=str(trial_config["teacher"]), role=phase.name,
-                                        seed=phase.seed, extra=phase.store_fields)
+            fields = teacher_key_fields(teacher_config, seed=phase.seed, extra=phase.store_fields,
+                                        objective=phase.objective)
             entry = shared.setdefault(teacher_key(fields), {"phase": phase, "trials": []})
             entry["trials"].append(number)
     lines.append(f"  teachers: {len(shared)} teacher trainings shared by the grid's "
