@@ -69,14 +69,25 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
                  "then loaded by every run on the same teachers)" if config["reuse_teachers"] else "memory")
         lines.append(f"  soft labels: the frozen teachers run once per training row, into {where}")
     student = len(phases) + 1
+    if config["teacher"] == "none":
+        # Base is a plain model: a teacher-store entry like CSRec-M's teacher with the same seed.
+        from recbole_csrec.teachers.plan import PlannedPhase
+
+        action, weights = _store_state(config, config, PlannedPhase("student", int(config["seed"])), ready)
+        lines.append(f"  {student}. student: {config['model']}, seed {config['seed']}, plain CE; "
+                     f"{config['epochs']} epochs at most -> {action}")
+        lines.append(f"     weights: {weights}")
+        return lines + _log_lines(config)
     lines.append(f"  {student}. student: {config['model']}, seed {config['seed']}, "
-                 + ("plain CE" if config["teacher"] == "none" else
-                    f"(1-beta)*CE + beta*KL with beta {config['beta']}, T {config['temperature']}")
-                 + f"; {config['epochs']} epochs at most -> train")
+                 f"(1-beta)*CE + beta*KL with beta {config['beta']}, T {config['temperature']}"
+                 f"; {config['epochs']} epochs at most -> train")
     lines.append(f"     weights: {os.path.join(run_dir, 'student.pth')}")
-    lines.append(f"  logs: log/ and log_tensorboard/; results: validation ({config['valid_metric']}) "
-                 "and test metrics of every phase")
-    return lines
+    return lines + _log_lines(config)
+
+
+def _log_lines(config: CSRecConfig) -> list[str]:
+    return [f"  logs: log/ and log_tensorboard/; results: validation ({config['valid_metric']}) "
+            "and test metrics of every phase"]
 
 
 def dry_run_report(config: CSRecConfig, teacher_config: CSRecConfig) -> str:

@@ -1,7 +1,7 @@
 """`python -m recbole_csrec.prepare_cli`: raw interactions -> RecBole pre-split files (paper protocol).
 
     python -m recbole_csrec.prepare_cli --input FILE --format {atomic,csv} --name NAME --window L
-        [--min-count 5] [--user-col user_id --item-col item_id --rating-col rating --time-col timestamp]
+        [--min-count 5] [--window-alignment disjoint|end_aligned] [--user-col user_id --item-col item_id --rating-col rating --time-col timestamp]
         [--sep SEP] [--output-dir dataset]
     python -m recbole_csrec.prepare_cli stats NAME [--output-dir dataset]
 
@@ -33,6 +33,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="dataset name (folder and file prefix)")
     parser.add_argument("--window", type=int, required=True, help="window length L (>= 3)")
     parser.add_argument("--min-count", type=int, default=5, help="k of the iterated k-core filter")
+    parser.add_argument("--window-alignment", default="disjoint", choices=["disjoint", "end_aligned"],
+                        help="disjoint (default): consecutive non-overlapping windows; end_aligned: "
+                             "the authors' code (head window + windows aligned to the sequence end; "
+                             "they overlap, leaking validation/test items into training)")
     parser.add_argument("--user-col", default="user_id")
     parser.add_argument("--item-col", default="item_id")
     parser.add_argument("--rating-col", default=None, help="default: 'rating' if present")
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         explicit = tuple(r for r, v in (("rating", args.rating_col), ("time", args.time_col)) if v)
         stats = prepare_dataset(args.input, args.format, args.name, args.window, args.min_count,
                                 columns=columns, output_dir=args.output_dir,
-                                sep=args.sep, explicit=explicit)
+                                sep=args.sep, explicit=explicit,
+                                window_alignment=args.window_alignment)
         print(f"wrote {os.path.join(args.output_dir, args.name)}; run with "
               f"--config_files={dataset_yaml_path(args.output_dir, args.name)}")
         print(format_stats(args.name, stats))

@@ -114,3 +114,17 @@ def test_base_reuse_off_trains_every_time(tiny_data, monkeypatch, teacher):
     second = _run(tiny_data, teacher, 2021, reuse_teachers=False)
     assert not first["phases"]["student"].get("reused")
     assert first["test_result"] == second["test_result"]
+
+
+def test_dry_run_says_base_loads_the_teacher(tiny_data):
+    from recbole_csrec.dry_run import dry_run_report
+    from recbole_csrec.quick_start import build_configs
+
+    def plan(seed: int) -> str:
+        return dry_run_report(*build_configs("GRU4Rec", TINY_NAME, "none", None,
+                                             fast_config(tiny_data, epochs=2, seed=seed)))
+
+    assert "-> train, then publish to the teacher store" in plan(2021)
+    _run(tiny_data, "model", 2020)
+    assert "-> load from the teacher store" in plan(2021)
+    assert "-> train, then publish" in plan(2024)

@@ -2,7 +2,8 @@
 
 raw interactions -> iterated k-core (users and items) -> each user's sequence in time order
 (file order when there is no time column) -> consecutive NON-overlapping windows of L items
-(a shorter tail is kept if it has >= 3 items, else dropped) -> per window leave-one-out:
+(a shorter tail is kept if it has >= 3 items, else dropped; `window_alignment="end_aligned"`
+cuts them as the authors' code does instead, see cut_windows) -> per window leave-one-out:
 last item = test, second-last = validation, every training prefix of length >= 1 = one training
 sample. Each window gets its own user id `<user>_<k>`, so "a user" in RecBole is a window.
 
@@ -185,13 +186,38 @@ def order_sequences(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["_pos", "_first"]).reset_index(drop=True)
 
 
-def cut_windows(length: int, window: int) -> list[tuple[int, int]]:
-    """[start, end) of consecutive non-overlapping windows; a tail shorter than 3 is dropped."""
-    spans = [(s, min(s + window, length)) for s in range(0, length, window)]
+# How a sequence longer than the window is cut (`--window-alignment`).
+DISJOINT = "disjoint"        # ours: consecutive, non-overlapping windows from the start
+END_ALIGNED = "end_aligned"  # the authors' code: the head window plus windows aligned to the end
+WINDOW_ALIGNMENTS = (DISJOINT, END_ALIGNED)
+
+
+def cut_windows(length: int, window: int, alignment: str = DISJOINT) -> list[tuple[int, int]]:
+    """[start, end) of the windows of a sequence of `length` items.
+
+    disjoint: consecutive non-overlapping windows; a tail shorter than 3 is dropped.
+    end_aligned (the authors' code, dataloaders/utils.py with prop_sliding_window -1): a sequence
+    of at most `window` items is one window; a longer one is the head [0, window) plus
+    [length - k*window, length - k*window + window) for k = 1, 2, ... while length - k*window > 0.
+    Every window is full, and the head overlaps the earliest end-aligned window unless `length`
+    is a multiple of `window`: the validation and test items of one window are then training
+    items of the other (a leak, kept only to reproduce the authors' numbers).
+    """
+    if alignment == END_ALIGNED:
+        if length <= window:
+            spans = [(0, length)]
+        else:
+            spans = [(0, window)] + [(length - k * window, length - k * window + window)
+                                     for k in range(1, length // window + 1) if length - k * window > 0]
+    elif alignment == DISJOINT:
+        spans = [(s, min(s + window, length)) for s in range(0, length, window)]
+    else:
+        raise CSRecError(f"window alignment {alignment!r} is not accepted: use {' or '.join(WINDOW_ALIGNMENTS)}")
     return [(s, e) for s, e in spans if e - s >= MIN_WINDOW]
 
 
-def split_windows(frame: pd.DataFrame, window: int) -> tuple[dict[str, pd.DataFrame], int]:
+def split_windows(frame: pd.DataFrame, window: int,
+                  alignment: str = DISJOINT) -> tuple[dict[str, pd.DataFrame], int]:
     """Leave-one-out rows for each window; returns ({split: rows}, number of windows)."""
     rows: dict[str, list] = {s: [] for s in SPLITS}
     has_rating = "rating" in frame
@@ -199,7 +225,7 @@ def split_windows(frame: pd.DataFrame, window: int) -> tuple[dict[str, pd.DataFr
     for user, group in frame.groupby("user", sort=False):
         items = group["item"].tolist()
         ratings = group["rating"].tolist() if has_rating else None
-        for k, (start, end) in enumerate(cut_windows(len(items), window)):
+        for k, (start, end) in enumerate(cut_windows(len(items), window, alignment)):
             n_windows += 1
             uid = f"{user}{WINDOW_SEP}{k}"
             seq = items[start:end]
@@ -294,8 +320,10 @@ def read_manifest(folder: str) -> dict[str, Any] | None:
 
 
 def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, min_count: int,
-                params: dict[str, Any]) -> Stats:
+                params: dict[str, Any], alignment: str = DISJOINT) -> Stats:
     """k-core, windows, leave-one-out; write the three split files and the manifest into target_dir."""
+    if alignment not in WINDOW_ALIGNMENTS:
+        raise CSRecError(f"--window-alignment={alignment!r} is not accepted: use {' or '.join(WINDOW_ALIGNMENTS)}")
     if isinstance(window, bool) or not isinstance(window, int) or window < MIN_WINDOW:
         raise CSRecError(f"--window={window!r} is not accepted: an integer >= {MIN_WINDOW} "
                          "(one training, one validation and one test item)")
@@ -314,7 +342,10 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
     if frame.empty:
         raise CSRecError(f"nothing left of '{name}' ({n_raw} interactions) after the "
                          f"{min_count}-core filter: lower --min-count")
-    splits, n_windows = split_windows(frame, window)
+    splits, n_windows = split_windows(frame, window, alignment)
+    if alignment == END_ALIGNED:
+        notes.append("windows end-aligned as in the authors' code: overlapping windows leak one "
+                     "window's validation/test items into another window's training rows")
     if n_windows == 0:
         raise CSRecError(f"no window of >= {MIN_WINDOW} items left in '{name}'")
     has_rating = "rating" in frame
@@ -339,7 +370,8 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
 
 def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count: int = 5,
                     columns: Columns | None = None, output_dir: str = "dataset",
-                    sep: str | None = None, explicit: tuple[str, ...] = ()) -> Stats:
+                    sep: str | None = None, explicit: tuple[str, ...] = (),
+                    window_alignment: str = DISJOINT) -> Stats:
     """Read, filter, window and split `input_path`; write `<output_dir>/<name>/`, including the
     RecBole settings `<name>.yaml` (the one place for a prepared dataset's yaml).
 
@@ -349,13 +381,18 @@ def prepare_dataset(input_path: str, fmt: str, name: str, window: int, min_count
         raise CSRecError(f"--name={name!r} is not accepted: a plain dataset name, e.g. yelp")
     columns = columns or Columns()
     frame = read_interactions(input_path, fmt, columns, sep=sep, explicit=explicit)
+    if window_alignment not in WINDOW_ALIGNMENTS:  # before anything is written
+        raise CSRecError(f"--window-alignment={window_alignment!r} is not accepted: use "
+                         f"{' or '.join(WINDOW_ALIGNMENTS)}")
     params = {"input": os.path.basename(input_path), "format": fmt, "window": window,
               "min_count": min_count, "columns": asdict(columns)}
+    if window_alignment != DISJOINT:
+        params["window_alignment"] = window_alignment
     with atomic_dir(os.path.join(output_dir, name)) as tmp:
-        stats = build_files(frame, tmp, name, window, min_count, params)
+        stats = build_files(frame, tmp, name, window, min_count, params, window_alignment)
         # After the manifest: editing the yaml never makes the data count as changed.
         text = (f"# {name}: written by python -m recbole_csrec.prepare_cli (window {window}, "
-                f"{min_count}-core); use with --config_files={dataset_yaml_path(output_dir, name)}\n"
+                f"{window_alignment} windows, {min_count}-core); use with --config_files={dataset_yaml_path(output_dir, name)}\n"
                 + yaml.safe_dump(dataset_yaml(name, window, "rating" in frame), sort_keys=False))
         write_atomic(os.path.join(tmp, f"{name}.yaml"), text)
     return stats
