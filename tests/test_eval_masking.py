@@ -23,6 +23,7 @@ def test_mask_input_items_by_hand():
 def _run(tiny_data, mask: bool) -> dict:
     return run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="none", per_user=True,
                              config_dict=fast_config(tiny_data, mask_input_items=mask, epochs=1,
+                                                     metrics=["Recall", "NDCG", "Recall+", "NDCG+"],
                                                      checkpoint_dir=f"saved-{mask}"))
 
 
@@ -34,6 +35,13 @@ def test_masked_evaluation_ranks_targets_higher_and_metrics_follow_the_ranks(tin
     assert (ranks_masked <= ranks_plain).all() and (ranks_masked < ranks_plain).any()
     for result, ranks in ((plain, ranks_plain), (masked, ranks_masked)):
         assert result["test_result"]["recall@10"] == pytest.approx(np.mean(ranks <= 10), abs=1e-4)
+        # Recall+/NDCG+ read the same (masked) scores: rows whose target is rated >= 4
+        rated = result["per_user"]["rating"].to_numpy() >= 4
+        kept = result["per_user"]["rank"].to_numpy()[rated]
+        assert 0 < rated.sum() < len(rated)
+        assert result["test_result"]["recall+@10"] == pytest.approx(np.mean(kept <= 10), abs=1e-4)
+        ndcg = np.where(kept <= 10, 1 / np.log2(kept + 1), 0.0)
+        assert result["test_result"]["ndcg+@10"] == pytest.approx(ndcg.mean(), abs=1e-4)
     assert masked["test_result"]["recall@10"] >= plain["test_result"]["recall@10"]
 
 
