@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The analyses behind docs/results.md (paper Fig. 1/3-7), as run for the report: the sweeps on
-# Last.FM with NARM and seed 2020 (the budget of docs/results/lastfm_budget.yaml), then NARM on ml
+# The analyses of the 6-epoch run, docs/results_6epochs.md (paper Fig. 1/3-7): the sweeps on
+# Last.FM with NARM and seed 2020 (the budget of docs/results/lastfm_budget_6epochs.yaml), then NARM on ml
 # (Base, SoftRec, CSRec-M) for the popularity and length plots, and its expectation-term sweep.
 # Resumable: finished runs in the `<output>/<name>_runs.csv` files are skipped. Popularity and
-# length on Last.FM read the per-user files of run_scripts/lastfm_reproduction.sh. Then regenerate
-# docs/results.md (README).
+# length on Last.FM read the per-user files of the 6-epoch rows (docs/results/lastfm.csv). Then
+# regenerate docs/results_6epochs.md (its first line has the command). The converged analyses:
+# bash run_scripts/lastfm_reproduction.sh analyses MODEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-A="--model NARM --dataset lastfm --seeds ${SEEDS:-2020} --config_files docs/results/lastfm_budget.yaml \
+A="--model NARM --dataset lastfm --seeds ${SEEDS:-2020} --config_files docs/results/lastfm_budget_6epochs.yaml \
    --output docs/results/analyses --checkpoint_dir=results/saved"
 python run_scripts/analyze.py expectation $A
 python run_scripts/analyze.py num_teachers --teachers model $A
