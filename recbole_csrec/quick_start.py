@@ -18,6 +18,7 @@ from recbole_csrec.phase_table import phase_table
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
+from recbole_csrec.teachers.store import teacher_key, teacher_key_fields
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.utils import get_model
 
@@ -109,14 +110,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     else:
         student = CSRecStudent(config, train_data._dataset, backbone, soft_labels)
         logger.info(student)
-        reseed_loader(train_data, seed)
-        trainer = trainer_class(config, student, phase="student",
-                                weights_file=os.path.join(run_dir, "student.pth"), write_files=saved)
-        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-        student_result = trainer.phase_result()
-        if evaluate_test:
-            student_result.test_result = trainer.evaluate(test_data, load_best_model=False,
-                                                          show_progress=config["show_progress"])
+        trainer, student_result = _student_from_store(ctx, student, seed, trainer_class, evaluate_test)
     phases = ctx.phases + [student_result]
 
     logger.info(set_color("best valid ", "yellow") + f": {student_result.best_valid_result}")
@@ -154,3 +148,74 @@ def _base_from_store(ctx: TeacherContext, backbone, seed: int) -> tuple[CSRecTra
         trainer = CSRecTrainer(config, model, phase="student",
                                weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=False)
     return trainer, result
+
+
+def _train_student(ctx: TeacherContext, student: CSRecStudent, seed: int,
+                   trainer_class: type[CSRecTrainer], evaluate_test: bool) -> tuple[CSRecTrainer, PhaseResult]:
+    config = ctx.config
+    reseed_loader(ctx.train_data, seed)
+    trainer = trainer_class(config, student, phase="student",
+                            weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=ctx.saved)
+    trainer.fit(ctx.train_data, ctx.valid_data, saved=ctx.saved, show_progress=config["show_progress"])
+    result = trainer.phase_result()
+    if evaluate_test:
+        result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
+                                              show_progress=config["show_progress"])
+    return trainer, result
+
+
+def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
+                        trainer_class: type[CSRecTrainer], evaluate_test: bool) -> tuple[CSRecTrainer, PhaseResult]:
+    """A CSRec student through the teacher store: the same backbone config and seed, the same
+    stored teachers and the same student keys make the same model, so e.g. the benchmark's
+    CSRec-M run at the searched point loads the search trial that trained it. A student whose
+    teachers are not all store entries (reuse off, or SoftRec's counts) is trained as usual."""
+    fields = student_key_fields(ctx)
+    store = ctx.store
+    if fields is None or store is None:
+        return _train_student(ctx, student, seed, trainer_class, evaluate_test)
+    key = teacher_key(fields)
+    with store.lock(key):
+        entry = store.get(key)
+        if entry is None:
+            trainer, result = _train_student(ctx, student, seed, trainer_class, evaluate_test)
+            # Only a fit that returned is published: a trial a search scheduler stopped never gets here.
+            result.meta.update(reused=False, store_key=key)
+            store.publish(key, fields, student, result.as_dict(), ctx.config,
+                          phase=f"{method_name(ctx.config['teacher'])} student")
+            return trainer, result
+    entry.load_into(student)
+    student.eval()
+    stored = entry.manifest["result"]
+    getLogger().info(set_color("CSRec phase [student]", "yellow")
+                     + f": reusing the student trained as {entry.manifest.get('trained_as')} "
+                     f"(seed {seed}) from store {entry.folder}")
+    trainer = CSRecTrainer(ctx.config, student, phase="student",
+                           weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=False)
+    result = PhaseResult(
+        name="student", model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
+        best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
+        epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
+        meta={"seed": seed, "reused": True, "store_key": key,
+              "trained_as": entry.manifest.get("trained_as", "")})
+    if evaluate_test:  # evaluated here: a search trial that trained it never saw the test set
+        result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
+                                              show_progress=ctx.config["show_progress"])
+    return trainer, result
+
+
+# Student keys that shape its weights beyond the backbone's config and seed (the teachers enter
+# through their own store keys). The cache budget and top-K choose how the soft labels are held
+# (exact fp16 cache, top-K, or on the fly), which changes their numerics.
+STUDENT_KEYS = ("teacher", "beta", "temperature", "kl_direction", "ensemble", "soft_label_cache_mb",
+                "soft_label_topk")
+
+
+def student_key_fields(ctx: TeacherContext) -> dict[str, Any] | None:
+    """The store key fields of this run's student, or None when a teacher phase has no store key."""
+    keys = [phase.meta.get("store_key") for phase in ctx.phases]
+    if not keys or not all(keys):
+        return None
+    extra = {key: ctx.config[key] for key in STUDENT_KEYS}
+    extra["teachers"] = keys
+    return teacher_key_fields(ctx.config, seed=int(ctx.config["seed"]), extra=extra, objective="csrec-student")

@@ -128,3 +128,28 @@ def test_dry_run_says_base_loads_the_teacher(tiny_data):
     _run(tiny_data, "model", 2020)
     assert "-> load from the teacher store" in plan(2021)
     assert "-> train, then publish" in plan(2024)
+
+
+def test_student_is_a_store_entry_too(tiny_data, monkeypatch):
+    """Same stored teachers + same student keys + same seed = the same student: loaded, and its
+    test result and per-user ranks are those of a fresh training; a student key splits it."""
+    import recbole_csrec.quick_start as quick_start
+
+    trained: list[float] = []
+    real = quick_start._train_student
+    monkeypatch.setattr(quick_start, "_train_student",
+                        lambda ctx, *a, **k: trained.append(ctx.config["beta"]) or real(ctx, *a, **k))
+    first = _run(tiny_data, "model", 2020)
+    second = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model", per_user=True,
+                               config_dict=fast_config(tiny_data, epochs=2, seed=2020))
+    assert trained == [0.5]
+    student = second["phases"]["student"]
+    assert student["reused"] and student["trained_as"] == "CSRec-M student"
+    assert second["test_result"] == first["test_result"]
+    fresh = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, teacher="model", per_user=True,
+                              config_dict=fast_config(tiny_data, epochs=2, seed=2020, reuse_teachers=False))
+    assert fresh["test_result"] == first["test_result"]
+    assert second["per_user"].equals(fresh["per_user"])
+    _run(tiny_data, "model", 2020, beta=0.25)
+    _run(tiny_data, "data", 2020)  # other teachers: another student
+    assert trained == [0.5, 0.5, 0.25, 0.5]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import pytest
 import yaml
 
 from recbole_csrec import CSRecError
-from recbole_csrec.quick_start import build_configs
+from recbole_csrec.quick_start import build_configs, run_recbole_csrec
 from recbole_csrec.tune import load_search_space, parse_search_space, run_hyper_csrec
 from recbole_csrec.tune.cli import main as hyper_main
 from recbole_csrec.tune.space import check_space
@@ -108,7 +109,9 @@ def test_two_trial_search_picks_by_validation(tiny_data, tmp_path):
     assert "ndcg@10" in result["test_result"] and all("test" not in key for row in rows for key in row)
     # Both trials needed the same teacher: it was trained once, its soft labels cached once.
     store = out / "teacher_store"
-    assert len([n for n in os.listdir(store) if not n.startswith(".") and n != "soft_labels"]) == 1
+    entries = [json.load(open(store / n / "manifest.json"))["trained_as"]
+               for n in os.listdir(store) if not n.startswith(".") and n != "soft_labels"]
+    assert sorted(entries) == ["CSRec-M student", "CSRec-M student", "CSRec-M teacher-1"]
     assert len(os.listdir(store / "soft_labels")) == 1
     with open(out / "trials.csv") as handle:
         table = list(csv.DictReader(handle))
@@ -121,6 +124,13 @@ def test_two_trial_search_picks_by_validation(tiny_data, tmp_path):
     config, _ = build_configs("GRU4Rec", TINY_NAME, None, [result["best_config"]], None)
     assert config["beta"] == rows[0]["beta"] and config["teacher"] == "model"
     assert yaml.safe_load(open(result["best_config"]))["teacher_store"] == str(store)
+    # A run at the chosen point is the chosen trial's model: its student is loaded, not trained.
+    rerun = run_recbole_csrec(model="GRU4Rec", dataset=TINY_NAME, config_file_list=[result["best_config"]],
+                              config_dict=_fixed(tiny_data))
+    student = rerun["phases"]["student"]
+    assert student["reused"] and student["trained_as"] == "CSRec-M student"
+    assert rerun["best_valid_result"]["ndcg@10"] == pytest.approx(result["best_valid_score"])
+    assert rerun["test_result"] == result["test_result"]
 
 
 @pytest.mark.ray_cluster

@@ -3,13 +3,15 @@
 A key is the sha256 of a canonical JSON of the key fields: the dataset files' content hash,
 the model's config (architecture hyperparameters and the training settings that shape its
 weights), the phase seed, the training objective (`ce`: the model's own loss, as RecBole trains
-it; `main-teacher`: CSRec-T's g1 with the noise model) and any extra fields a builder passes
-(e.g. `sample_ratio` for a model trained on a subsample, `alpha` for the CSRec-T main teacher).
+it; `main-teacher`: CSRec-T's g1 with the noise model; `csrec-student`: a student distilled
+from stored teachers, whose keys and the student keys enter as extra fields) and any extra
+fields a builder passes (e.g. `sample_ratio` for a model trained on a subsample, `alpha` for the
+CSRec-T main teacher).
 The key describes the model, not the role it plays: a Base run with seed s, CSRec-M's teacher
 with seed s and any other plain phase with that seed on the full training data are one entry;
 CSRec-D's teacher and CSRec-T's side teacher with the same seed and ratio are another.
-Student-only keys (beta, temperature, kl_direction, ...) never enter it, so a search over them
-trains each teacher once.
+Student-only keys (beta, temperature, kl_direction, ...) never enter a teacher's key, so a
+search over them trains each teacher once; a student's key has them.
 
 Layout: `<store>/<key>/weights.pth` (a `recbole_csrec.checkpoint` weight file, loads with
 weights_only=True) and `<store>/<key>/manifest.json` (key fields and the phase result).
@@ -93,7 +95,7 @@ def dataset_fingerprint(data_path: str) -> str:
 
 
 PLAIN_OBJECTIVE = "ce"  # the model trained with its own loss (what RecBole's run_recbole does)
-OBJECTIVES = (PLAIN_OBJECTIVE, "main-teacher")
+OBJECTIVES = (PLAIN_OBJECTIVE, "main-teacher", "csrec-student")
 
 
 def teacher_key_fields(teacher_config: Config, seed: int, extra: dict[str, Any] | None = None,
