@@ -31,9 +31,10 @@ def ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
     return [v for v in preferred if v in seen] + sorted(v for v in seen if v not in preferred)
 
 
-def load_results(paths: Sequence[str]) -> pd.DataFrame:
+def load_results(paths: Sequence[str], variant_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Rows of one or more results CSVs, metrics as floats; `method` filled from `teacher`;
-    for each (dataset, model, method, seed) only the last row counts (a rerun replaces)."""
+    for each (dataset, model, method, seed, *variant_columns) only the last row counts (a rerun
+    replaces)."""
     frames = []
     for path in paths:
         if not os.path.isfile(path):
@@ -55,7 +56,7 @@ def load_results(paths: Sequence[str]) -> pd.DataFrame:
         if col.startswith(("test_", "valid_")) or col == "seconds":
             data[col] = pd.to_numeric(data[col], errors="coerce")
     data["seed"] = pd.to_numeric(data["seed"], errors="coerce").astype("Int64")
-    return data.drop_duplicates(GROUP + ["seed"], keep="last").reset_index(drop=True)
+    return data.drop_duplicates(GROUP + ["seed", *variant_columns], keep="last").reset_index(drop=True)
 
 
 def default_metrics(data: pd.DataFrame) -> list[str]:
