@@ -62,10 +62,12 @@ search)
 table)
   choice=$(student_choice)
   for seed in ${SEEDS:-2020 2021 2022}; do
-    python run_scripts/benchmark.py --models "$model" --teachers none pop model data training \
-      --datasets lastfm --seeds "$seed" --config_files $files --output $OUT/lastfm.csv --no_table \
-      --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
-    MESSAGE="docs/results/converged: $model seed $seed rows" commit $OUT/lastfm.csv $OUT/per_user
+    for teacher in none pop model data training; do  # one call per row: each row committed as it lands
+      python run_scripts/benchmark.py --models "$model" --teachers $teacher \
+        --datasets lastfm --seeds "$seed" --config_files $files --output $OUT/lastfm.csv --no_table \
+        --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
+      MESSAGE="docs/results/converged: $model $teacher seed $seed" commit $OUT/lastfm.csv $OUT/per_user
+    done
   done
   ;;
 bridge)
