@@ -7,21 +7,20 @@ import json
 import pandas as pd
 import pytest
 
+from recbole_csrec.benchmark.converged_sections import OURS, apportion_seed, variant_label
 from recbole_csrec.benchmark.results_page import main as report_main
 
 CHOICE = "--beta=0.75 --temperature=6"
+PAPER_GRU4REC_BASE = 16.683  # recbole_csrec/resources/paper_table2_lastfm.csv
 
 
-def _phases(**phases) -> str:
-    return json.dumps(phases)
-
-
-def _row(teacher: str, seed: int, recall: float, budget: str, phases: str = "", dataset: str = "lastfm",
-         overrides: str = CHOICE) -> dict:
+def _row(teacher: str, seed: int, recall: float, budget: str, phases: dict | None = None,
+         dataset: str = "lastfm", overrides: str = CHOICE, machine: str = "m1") -> dict:
     return {"model": "GRU4Rec", "dataset": dataset, "teacher": teacher, "seed": seed,
             "test_recall@10": recall, "test_ndcg@10": recall / 2, "valid_ndcg@10": recall / 2,
-            "seconds": 100.0, "epochs": 30, "best_epoch": 20, "phases": phases, "config_files": budget,
-            "overrides": overrides, "config_hash": f"h{len(overrides)}", "run_id": f"{teacher}-{seed}-{dataset}"}
+            "seconds": 100.0, "epochs": 30, "best_epoch": 20, "phases": json.dumps(phases) if phases else "",
+            "config_files": budget, "overrides": overrides, "machine": machine,
+            "config_hash": f"h{len(overrides)}", "run_id": f"{teacher}-{seed}-{dataset}"}
 
 
 @pytest.fixture
@@ -30,75 +29,182 @@ def files(tmp_path):
     budget.write_text("epochs: 150\nstopping_step: 10\n")
     plain = {"best_epoch": 20, "epochs": 30, "seconds": 3600.0}
     main = [
-        _row("none", 1, 0.10, str(budget), _phases(student={**plain, "store_key": "k1", "reused": False})),
-        _row("model", 1, 0.11, str(budget), _phases(
-            **{"teacher-1": {**plain, "store_key": "k1", "reused": True, "trained_as": "Base student"},
-               "teacher-2": {"best_epoch": 150, "epochs": 150, "seconds": 7200.0, "store_key": "k2", "reused": False},
-               "student": {**plain, "store_key": "k3", "reused": True, "trained_as": "CSRec-M student"}})),
+        _row("none", 1, 0.10, str(budget), {"student": {**plain, "store_key": "k1", "reused": False}}),
+        _row("model", 1, 0.11, str(budget), {
+            "student": {**plain, "store_key": "k3", "reused": True, "trained_as": "CSRec-M student"},
+            "teacher-2": {"best_epoch": 150, "epochs": 150, "seconds": 7200.0, "store_key": "k2", "reused": False},
+            "teacher-1": {**plain, "store_key": "k1", "reused": True, "trained_as": "Base student"}},
+            machine="m2"),
+        # its config file is gone: the cap is unknown, not guessed
+        _row("none", 2, 0.12, str(tmp_path / "gone.yaml"), {"student": {**plain, "store_key": "k4"}}),
     ]
     main_csv = tmp_path / "lastfm.csv"
     pd.DataFrame(main).to_csv(main_csv, index=False)
+    authors = f"--preset=paper {CHOICE}"  # lastfm's own preset: not a change
     bridge = [
         _row("none", 1, 0.12, str(budget), dataset="lastfm", overrides=f"--mask_input_items=True {CHOICE}"),
-        _row("none", 1, 0.14, str(budget), dataset="lastfm_authors", overrides=f"--preset=paper {CHOICE}"),
-        _row("none", 1, 0.16, str(budget), dataset="lastfm_authors",
-             overrides=f"--preset=paper --mask_input_items=True {CHOICE}"),
+        _row("none", 1, 0.14, str(budget), dataset="lastfm_authors", overrides=authors),
+        _row("none", 1, 0.155, str(budget), dataset="lastfm_authors", overrides=f"{authors} --mask_input_items=True"),
+        _row("none", 2, 0.17, str(budget), dataset="lastfm_authors", overrides=f"{authors} --mask_input_items=True"),
+        _row("model", 1, 0.18, str(budget), dataset="lastfm_authors", overrides=f"{authors} --mask_input_items=True"),
         _row("none", 1, 0.15, str(budget), dataset="lastfm_authors",
-             overrides=f"--preset=paper --mask_input_items=True --train_batch_size=64 {CHOICE}"),
+             overrides=f"{authors} --mask_input_items=True --train_batch_size=64"),
     ]
     bridge_csv = tmp_path / "bridge.csv"
     pd.DataFrame(bridge).to_csv(bridge_csv, index=False)
     hyper = tmp_path / "hyper" / "GRU4Rec"
     hyper.mkdir(parents=True)
-    (hyper / "best_config.yaml").write_text("teacher: model\nseed: 2020\nbeta: 0.75\ntemperature: 6\n")
-    (hyper / "trials.md").write_text("| rank | beta | temperature | valid ndcg@10 |\n|---|---|---|---|\n"
-                                     "| 1 | 0.75 | 6 | 0.0749 |\n| 2 | 0.25 | 1 | 0.0701 |\n")
+    (hyper / "best_config.yaml").write_text("# best of 2\nteacher: model\nseed: 2020\nbeta: 0.75\n"
+                                            "temperature: 6\nteacher_store: /somewhere\n")
+    pd.DataFrame([{"trial": "t8", "beta": 0.75, "temperature": 6, "valid ndcg@10": 0.0749, "best_epoch": 36,
+                   "epochs": 48, "weights": "/w8", "ndcg@10": 0.0749, "status": "ok"},
+                  {"trial": "t0", "beta": 0.25, "temperature": 1, "valid ndcg@10": 0.0701, "best_epoch": 12,
+                   "epochs": 22, "weights": "/w0", "ndcg@10": 0.0701, "status": "ok"}]).to_csv(
+        hyper / "trials.csv", index=False)
     (hyper / "summary.txt").write_text("best of 2 trials: beta=0.75 temperature=6\n")
     return {"main": str(main_csv), "bridge": str(bridge_csv), "hyper": str(tmp_path / "hyper"),
-            "out": tmp_path / "results.md"}
+            "out": tmp_path / "results.md", "tmp": tmp_path}
 
 
-def _page(files, *extra) -> str:
-    argv = ["--results", files["main"], "--analyses", "--output", str(files["out"]), *extra]
+def _page(files, *extra, results=None) -> str:
+    argv = ["--results", results or files["main"], "--analyses", "--output", str(files["out"]), *extra]
     assert report_main(argv) == 0
     return files["out"].read_text()
 
 
 def test_phase_table_marks_the_cap_and_counts_reuse(files):
     text = _page(files)
-    assert "| Base | 1 | 20/30 |" in text
-    assert "20/30 reused (Base student)" in text and "150/150 (cap)" in text
-    # k1 trained once (Base), loaded by CSRec-M; k2 trained; k3 loaded, trained by the search
-    assert "4 phases in 2 runs: 2 distinct models trained, 2 phases loaded" in text
-    assert "1 of the models loaded were trained outside these runs" in text
-    assert "3.00 h of training" in text  # 1 h (Base) + 2 h (teacher-2); reused phases excluded
-    assert "hit the epoch cap: GRU4Rec CSRec-M seed 1 teacher-2." in text
+    # phases in training order, rows in method order then seed
+    assert "| method | seed | teacher-1 | teacher-2 | student |" in text
+    assert "| Base | 1 |  |  | 20/30 |\n| Base | 2 |  |  | 20/30 |\n| CSRec-M | 1 |" in text
+    assert "| 20/30 reused (Base student) | 150/150 (cap) | 20/30 reused (CSRec-M student) |" in text
+    # k1 trained once (Base seed 1) and loaded by CSRec-M; k2, k4 trained; k3 loaded, trained elsewhere
+    assert "5 phases in 3 runs: 3 distinct models trained, 2 phases loaded from the teacher store" in text
+    assert "(1 of the loaded models were trained by none of these runs" in text
+    # reused phases excluded: 1 h + 1 h (Base, m1) and 2 h (teacher-2, m2)
+    assert "4.00 h of training (trained phases only; 2.00 h on `m1`, 2.00 h on `m2`)" in text
+    assert "Epoch cap 150 (unknown for 1 runs" in text
+    assert "phases that hit it: GRU4Rec CSRec-M seed 1 teacher-2." in text
+
+
+def test_no_phase_hits_the_cap_is_said(files, tmp_path):
+    frame = pd.read_csv(files["main"], keep_default_na=False)
+    frame = frame[frame["teacher"] == "none"]  # drops the capped teacher-2
+    frame.to_csv(tmp_path / "uncapped.csv", index=False)
+    assert "phases that hit it: none hit the cap." in _page(files, results=str(tmp_path / "uncapped.csv"))
+
+
+def test_results_before_the_phases_column_have_no_phase_section(files, tmp_path):
+    frame = pd.read_csv(files["main"], keep_default_na=False).drop(columns="phases")
+    frame.to_csv(tmp_path / "old.csv", index=False)
+    text = _page(files, results=str(tmp_path / "old.csv"))
+    assert "## What ran" in text and "## Phases" not in text
+    assert "## Student beta/T search" not in text and "## Bridge" not in text
+
+
+def test_bad_phases_cell_is_one_line_exit_2(files, tmp_path, capsys):
+    frame = pd.read_csv(files["main"], keep_default_na=False)
+    frame.loc[0, "phases"] = "{not json"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    argv = ["--results", str(tmp_path / "bad.csv"), "--analyses", "--output", str(files["out"])]
+    assert report_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "`phases` is not JSON" in err and "seed 1" in err
 
 
 def test_search_section_shows_the_kept_point(files):
     text = _page(files, "--hyper", files["hyper"])
-    assert "**GRU4Rec**: kept beta 0.75, T 6" in text and "| 2 | 0.25 | 1 | 0.0701 |" in text
-    assert "the test set played no part" in text
+    assert "**GRU4Rec**: kept beta 0.75, temperature 6. Chosen on validation only (best valid ndcg@10 of " \
+           "CSRec-M, seed 2020, 2 trials; the test set played no part in the choice), then kept for every " \
+           "method and seed of GRU4Rec." in text
+    assert "| beta | temperature | valid ndcg@10 | best_epoch | epochs | status | kept |" in text
+    assert "| 0.7500 | 6 | 0.0749 | 36 | 48 | ok | yes |" in text
+    assert "| 0.2500 | 1 | 0.0701 | 12 | 22 | ok |  |" in text
+    assert "`best of 2 trials: beta=0.75 temperature=6`" in text
 
 
-def test_bridge_gap_apportioning_and_target(files):
+def test_search_not_finished_and_trials_md_only(files):
+    hyper = files["tmp"] / "hyper"
+    (hyper / "GRU4Rec" / "best_config.yaml").unlink()  # search still running: trials so far
+    (hyper / "NARM").mkdir()
+    (hyper / "NARM" / "trials.md").write_text("| rank | beta |\n|---|---|\n| 1 | 0.5 |\n")
+    (hyper / "SASRec").mkdir()
+    (hyper / "notes.txt").write_text("not a model")
+    text = _page(files, "--hyper", str(hyper))
+    assert "**GRU4Rec**: search not finished (no `best_config.yaml`): no point kept yet." in text
+    assert "| 0.7500 | 6 | 0.0749 | 36 | 48 | ok |" in text and "| yes |" not in text
+    assert "**NARM**: search not finished" in text and "| 1 | 0.5 |" in text
+    assert "**SASRec**: (not run yet)" in text and "notes.txt" not in text
+
+
+def test_bridge_table_gap_apportioning_and_target(files):
     text = _page(files, "--bridge", files["bridge"])
-    gap = 16.683 - 10.0
-    # each change's points, and its share of the gap between our protocol and the paper
+    assert "**GRU4Rec** (the paper's Recall@10: Base 16.683%, CSRec-M 18.165%)" in text
+    # our protocol: Base seeds 1 and 2 (10, 12); both options: Base seeds 1 and 2 (15.5, 17)
+    assert f"| {OURS} | 11.00 ± 1.41 | 5.50 ± 0.71 | 2 | {PAPER_GRU4REC_BASE - 11:.2f} |" in text
+    assert f"| windows authors, evaluation masked | 16.25 ± 1.06 | 8.12 ± 0.53 | 2 | " \
+           f"{PAPER_GRU4REC_BASE - 16.25:.2f} | 18.00 | 9.00 | 1 |" in text
+    # apportioning on seed 1 (the seed with every variant), from 10.00
+    gap = PAPER_GRU4REC_BASE - 10.0
+    assert f"**GRU4Rec Base, seed 1: what each change closes** of the {gap:.2f}-point gap" in text
+    assert f"| {OURS} | 10.00 | 0.00 | 0.00 |" in text
     assert f"| windows ours, evaluation masked | 12.00 | 2.00 | {100 * 2 / gap:.2f} |" in text
     assert f"| windows authors, evaluation ours | 14.00 | 4.00 | {100 * 4 / gap:.2f} |" in text
-    assert f"| windows authors, evaluation masked | 16.00 | 6.00 | {100 * 6 / gap:.2f} |" in text
-    assert "windows authors, evaluation masked, --train_batch_size=64" in text  # other settings named
-    assert "16.00% over 1 seed(s) against the paper's 16.683%: within 1 point (gap +0.68)" in text
+    assert f"| windows authors, evaluation masked | 15.50 | 5.50 | {100 * 5.5 / gap:.2f} |" in text
+    assert f"| windows authors, evaluation masked, --train_batch_size=64 | 15.00 | 5.00 | {100 * 5 / gap:.2f} |" in text
+    assert "2.00 (evaluation) + 4.00 (windows) = 6.00 points; both together 5.50 (interaction -0.50)" in text
+    assert "--preset" not in text.split("## Bridge")[1].split("##")[0]  # lastfm's own preset: no variant
+    assert "- GRU4Rec Base with both options: 16.25% over 2 seed(s) against the paper's 16.683%: within 1 " \
+           "point (gap +0.43): target met." in text
+    assert "- GRU4Rec Base with windows authors, evaluation masked, --train_batch_size=64: 15.00% over 1 " \
+           "seed(s) against the paper's 16.683%: not within 1 point (gap +1.68): target not met." in text
 
 
-def test_target_missed_is_said(files, tmp_path):
-    frame = pd.read_csv(files["bridge"])
-    frame.loc[2, "test_recall@10"] = 0.13
+def test_target_missed_is_said(files):
+    frame = pd.read_csv(files["bridge"], keep_default_na=False)
+    frame.loc[[2, 3], "test_recall@10"] = [0.13, 0.14]
     frame.to_csv(files["bridge"], index=False)
-    assert "not within 1 point (gap +3.68)" in _page(files, "--bridge", files["bridge"])
+    text = _page(files, "--bridge", files["bridge"])
+    assert "Base with both options: 13.50% over 2 seed(s) against the paper's 16.683%: not within 1 point " \
+           "(gap +3.18): target not met." in text
+
+
+def test_bridge_without_both_options_says_so(files):
+    frame = pd.read_csv(files["bridge"], keep_default_na=False).iloc[:1]  # evaluation alone, seed 1
+    frame.to_csv(files["bridge"], index=False)
+    text = _page(files, "--bridge", files["bridge"])
+    assert "- GRU4Rec Base with both options: (not run yet) (the paper: 16.683%)." in text
+    assert "The two changes alone and together are not all run yet" in text
+
+
+def test_apportioning_seed_needs_our_protocol():
+    rows = pd.DataFrame({"model": "GRU4Rec", "method": "Base", "seed": [0, 0, 0, 3, 3],
+                         "variant": ["a", "b", "c", OURS, "a"]})
+    assert apportion_seed(rows, "GRU4Rec") == 3  # seed 0 has more variants but no run of ours
+    assert apportion_seed(rows[rows["seed"] == 0], "GRU4Rec") is None
+
+
+def test_variant_label_names_other_settings_verbatim():
+    baseline = {"preset": "paper", "beta": "0.75"}
+    row = lambda dataset, overrides: pd.Series({"dataset": dataset, "overrides": overrides})  # noqa: E731
+    assert variant_label(row("lastfm_authors", "--preset=paper --beta=0.75"), baseline) == \
+        "windows authors, evaluation ours"
+    assert variant_label(row("lastfm", "--mask_input_items=True --preset=none --beta=0.5"), baseline) == \
+        "windows ours, evaluation masked, --beta=0.5 --preset=none"
 
 
 def test_missing_inputs_render_as_not_run(files, tmp_path):
     text = _page(files, "--hyper", str(tmp_path / "nothing"), "--bridge", str(tmp_path / "none.csv"))
-    assert text.count("(not run yet)") == 2
+    assert "## Student beta/T search\n\n(not run yet)" in text
+    assert "## Bridge to the paper's numbers: the authors' protocol\n\n(not run yet)" in text
+
+
+def test_bad_search_and_bridge_paths_are_one_line_exit_2(files, capsys):
+    (files["tmp"] / "hyper" / "GRU4Rec" / "best_config.yaml").write_text("beta: [0.75\n")
+    for extra, message in ((["--hyper", files["hyper"]], "is not valid YAML"),
+                           (["--hyper", files["bridge"]], "--hyper"),
+                           (["--bridge", files["hyper"]], "--bridge")):
+        argv = ["--results", files["main"], "--analyses", "--output", str(files["out"]), *extra]
+        assert report_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err

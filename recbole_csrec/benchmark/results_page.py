@@ -186,7 +186,7 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
     if "phases" in data.columns:
         sections.append("## Phases: convergence and reuse\n\n" + phases_section(data, _markdown_frame))
     if hyper is not None:
-        sections.append("## Student beta/T search\n\n" + search_section(hyper))
+        sections.append("## Student beta/T search\n\n" + search_section(hyper, _markdown_frame))
     sections += [
         "## Our results (Table 2 layout)\n\n" + "\n\n".join(f"{legend(t, user_test)}\n\n{table2(summary, t)}"
                                                           for t in ("seeds", "users")),
