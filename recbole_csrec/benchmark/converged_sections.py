@@ -159,7 +159,7 @@ def _counts_text(counts: dict[str, Any], runs: int, caps: list[int]) -> str:
             f"the student search or another run trained them into the same store). "
             f"{hours:.2f} h of training (trained phases only; {machines or 'no phase trained'}). "
             f"{cap_text[0].upper() + cap_text[1:]}; phases that hit it: "
-            + ("; ".join(counts["capped"]) + "." if counts["capped"] else "none hit the cap."))
+            + ("; ".join(counts["capped"]) + "." if counts["capped"] else "none."))
 
 
 def phases_section(data: pd.DataFrame, markdown: Markdown) -> str:
