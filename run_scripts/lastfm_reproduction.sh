@@ -36,7 +36,9 @@ files="docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml"
 commit() {  # commit only these paths; another process may hold the index lock for a moment
   [ "${COMMIT:-0}" = 1 ] || return 0
   for _ in 1 2 3 4 5 6; do
-    git add -- "$@" && git commit -q -m "$MESSAGE" -- "$@" && return 0
+    git add -- "$@" || { sleep 5; continue; }
+    git diff --cached --quiet -- "$@" && return 0  # a skipped row: nothing new to commit
+    git commit -q -m "$MESSAGE" -- "$@" && return 0
     sleep 5
   done
   echo "could not commit $*" >&2
