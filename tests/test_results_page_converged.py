@@ -199,6 +199,22 @@ def test_missing_inputs_render_as_not_run(files, tmp_path):
     assert "## Bridge to the paper's numbers: the authors' protocol\n\n(not run yet)" in text
 
 
+def test_analyses_not_run_are_named_per_folder(files, tmp_path):
+    some = tmp_path / "analyses"
+    some.mkdir()
+    pd.DataFrame([{"dataset": "lastfm", "model": "GRU4Rec", "method": "Base", "group": "niche",
+                   "metric": "ndcg@10", "value": 0.02}]).to_csv(some / "popularity.csv", index=False)
+    (some / "popularity.png").write_bytes(b"png")
+    (some / "length.csv").write_text("only the csv: not a finished analysis\n")
+    argv = ["--results", files["main"], "--analyses", str(some), str(tmp_path / "absent"),
+            "--output", str(files["out"])]
+    assert report_main(argv) == 0
+    section = files["out"].read_text().split("## Analyses\n\n")[1]
+    assert f"### popularity ({some})" in section and "### length" not in section
+    assert f"- `{some}`: not run yet: length, sparsity, num_teachers, sample_ratio, expectation" in section
+    assert f"- `{tmp_path / 'absent'}`: no analysis outputs yet" in section
+
+
 def test_bad_search_and_bridge_paths_are_one_line_exit_2(files, capsys):
     (files["tmp"] / "hyper" / "GRU4Rec" / "best_config.yaml").write_text("beta: [0.75\n")
     for extra, message in ((["--hyper", files["hyper"]], "is not valid YAML"),

@@ -143,11 +143,15 @@ def soft_label_section(data: pd.DataFrame, output_md: str, metric: str = "ndcg@1
 
 
 def analyses_section(folders: Sequence[str], output_md: str) -> str:
-    parts = []
+    """Each folder's analyses in ANALYSIS_ORDER, then one line per folder naming the analyses it
+    does not hold yet, so that a page built mid-suite says what has not run."""
+    parts, missing = [], []
     for folder in folders:
+        absent = []
         for name in ANALYSIS_ORDER:
             png, csv = (os.path.join(folder, f"{name}.{ext}") for ext in ("png", "csv"))
             if not (os.path.isfile(png) and os.path.isfile(csv)):
+                absent.append(name)
                 continue
             rel = os.path.relpath(png, os.path.dirname(os.path.abspath(output_md)))
             frame = pd.read_csv(csv, keep_default_na=False)
@@ -155,7 +159,12 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
                          f"![{name}]({rel})\n\n"
                          f"<details><summary>{os.path.basename(csv)}</summary>\n\n"
                          f"{_markdown_frame(frame)}\n\n</details>")
-    return "\n\n".join(parts) or "(no analysis outputs found)"
+        if absent:
+            missing.append(f"- `{folder}`: " + ("no analysis outputs yet" if len(absent) == len(ANALYSIS_ORDER)
+                                                 else "not run yet: " + ", ".join(absent)))
+    if missing:
+        parts.append("**Not run yet** (no `<analysis>.csv`/`.png` in the folder):\n\n" + "\n".join(missing))
+    return "\n\n".join(parts) or "(no analysis folders given)"
 
 
 def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (),
