@@ -224,3 +224,19 @@ def test_bad_search_and_bridge_paths_are_one_line_exit_2(files, capsys):
         assert report_main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
+
+
+def test_reading_names_methods_better_and_worse_than_the_references():
+    from recbole_csrec.benchmark.results_page import reading
+
+    def method(name: str, mean: float, p_base: float, p_softrec: float) -> dict:
+        return {"dataset": "lastfm", "model": "GRU4Rec", "metric": "ndcg@10", "method": name, "mean": mean,
+                "n": 3, "mean_Base": 0.050, "p_users_vs_Base": p_base,
+                "mean_SoftRec": 0.060, "p_users_vs_SoftRec": p_softrec}
+    summary = pd.DataFrame([method("Base", 0.050, float("nan"), 0.001), method("SoftRec", 0.060, 0.001, float("nan")),
+                            method("CSRec-M", 0.055, 0.01, 0.02), method("CSRec-D", 0.058, 0.2, 0.3),
+                            method("CSRec-T", 0.065, 0.001, 0.04)])
+    line = reading(summary)
+    assert line == ("- GRU4Rec on lastfm, NG@10: best CSRec-T (6.500%, 3 seeds); better than Base at p<0.05 over "
+                    "users: SoftRec, CSRec-M, CSRec-T; better than SoftRec: CSRec-T; "
+                    "worse than SoftRec: Base, CSRec-M.")

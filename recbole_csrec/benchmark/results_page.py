@@ -92,21 +92,27 @@ def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
 
 
 def reading(summary: pd.DataFrame) -> str:
-    """Generated sentences: per dataset, model and metric, the best method and the CSRec
-    methods significantly better than Base and SoftRec (users test, p<0.05)."""
+    """Generated sentences: per dataset, model and metric, the best method, the methods
+    significantly better than Base and SoftRec, and those significantly worse than SoftRec
+    (users test, two-sided p<0.05, read in the direction of the means)."""
     lines = []
     for (dataset, model, metric), sub in summary.groupby(["dataset", "model", "metric"], sort=False):
         sub = sub.dropna(subset=["mean"])
         if sub.empty:  # a metric only another dataset has (e.g. Recall+ without ratings)
             continue
         best = sub.loc[sub["mean"].idxmax()]
-        sig = {ref: [r["method"] for _, r in sub.iterrows()
+
+        def significant(ref: str, better: bool) -> str:
+            names = [r["method"] for _, r in sub.iterrows()
                      if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
-                     and r["mean"] > r.get(f"mean_{ref}", math.inf)] for ref in ("Base", "SoftRec")}
+                     and (r["mean"] > r.get(f"mean_{ref}", math.inf) if better
+                          else r["mean"] < r.get(f"mean_{ref}", -math.inf))]
+            return ", ".join(names) or "none"
+
         lines.append(f"- {model} on {dataset}, {metric_label(metric)}: best {best['method']} "
                      f"({100 * best['mean']:.3f}%, {int(best['n'])} seeds); better than Base at p<0.05 over "
-                     f"users: {', '.join(sig['Base']) or 'none'}; better than SoftRec: "
-                     f"{', '.join(sig['SoftRec']) or 'none'}.")
+                     f"users: {significant('Base', True)}; better than SoftRec: {significant('SoftRec', True)}; "
+                     f"worse than SoftRec: {significant('SoftRec', False)}.")
     return "\n".join(lines)
 
 
