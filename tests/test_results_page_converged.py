@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recbole_csrec.benchmark.converged_sections import OURS, apportion_seed, variant_label
-from recbole_csrec.benchmark.results_page import main as report_main
+from recbole_csrec.benchmark.results_page import main as report_main, reading
 
 CHOICE = "--beta=0.75 --temperature=6"
 PAPER_GRU4REC_BASE = 16.683  # recbole_csrec/resources/paper_table2_lastfm.csv
@@ -227,8 +227,6 @@ def test_bad_search_and_bridge_paths_are_one_line_exit_2(files, capsys):
 
 
 def test_reading_names_methods_better_and_worse_than_the_references():
-    from recbole_csrec.benchmark.results_page import reading
-
     def method(name: str, mean: float, p_base: float, p_softrec: float) -> dict:
         return {"dataset": "lastfm", "model": "GRU4Rec", "metric": "ndcg@10", "method": name, "mean": mean,
                 "n": 3, "mean_Base": 0.050, "p_users_vs_Base": p_base,

@@ -91,6 +91,15 @@ def compare_with_paper(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def significant_methods(sub: pd.DataFrame, ref: str, direction: int) -> str:
+    """The methods of `sub` whose users test against `ref` has p<0.05 and whose mean lies on the
+    side `direction` (+1 above, -1 below) of ref's mean; "none" when there is none."""
+    names = [r["method"] for _, r in sub.iterrows()
+             if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
+             and direction * (r["mean"] - r.get(f"mean_{ref}", math.nan)) > 0]  # NaN: never
+    return ", ".join(names) or "none"
+
+
 def reading(summary: pd.DataFrame) -> str:
     """Generated sentences: per dataset, model and metric, the best method, the methods
     significantly better than Base and SoftRec, and those significantly worse than SoftRec
@@ -101,18 +110,11 @@ def reading(summary: pd.DataFrame) -> str:
         if sub.empty:  # a metric only another dataset has (e.g. Recall+ without ratings)
             continue
         best = sub.loc[sub["mean"].idxmax()]
-
-        def significant(ref: str, better: bool) -> str:
-            names = [r["method"] for _, r in sub.iterrows()
-                     if r.get(f"p_users_vs_{ref}", math.nan) < 0.05
-                     and (r["mean"] > r.get(f"mean_{ref}", math.inf) if better
-                          else r["mean"] < r.get(f"mean_{ref}", -math.inf))]
-            return ", ".join(names) or "none"
-
         lines.append(f"- {model} on {dataset}, {metric_label(metric)}: best {best['method']} "
                      f"({100 * best['mean']:.3f}%, {int(best['n'])} seeds); better than Base at p<0.05 over "
-                     f"users: {significant('Base', True)}; better than SoftRec: {significant('SoftRec', True)}; "
-                     f"worse than SoftRec: {significant('SoftRec', False)}.")
+                     f"users: {significant_methods(sub, 'Base', +1)}; better than SoftRec: "
+                     f"{significant_methods(sub, 'SoftRec', +1)}; worse than SoftRec: "
+                     f"{significant_methods(sub, 'SoftRec', -1)}.")
     return "\n".join(lines)
 
 
