@@ -24,6 +24,8 @@
 # store under $STORE (one entry per distinct model: a Base run and the CSRec-M teacher with the
 # same seed are trained once). With COMMIT=1 each finished stage's results are committed;
 # SEARCH_ARGS are extra run_hyper_csrec.py options (e.g. --cpus_per_trial=2: one trial at a time).
+# SEEDS and TEACHERS narrow a table run, so that two lanes can share one machine (e.g. one lane
+# TEACHERS="data training", the other TEACHERS="none pop model"; each row is skipped once landed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?usage: lastfm_reproduction.sh search|table MODEL}
@@ -64,7 +66,7 @@ search)
 table)
   choice=$(student_choice)
   for seed in ${SEEDS:-2020 2021 2022}; do
-    for teacher in none pop model data training; do  # one call per row: each row committed as it lands
+    for teacher in ${TEACHERS:-none pop model data training}; do  # one call per row: each row committed as it lands
       python run_scripts/benchmark.py --models "$model" --teachers $teacher \
         --datasets lastfm --seeds "$seed" --config_files $files --output $OUT/lastfm.csv --no_table \
         --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
