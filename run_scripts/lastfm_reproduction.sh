@@ -7,8 +7,9 @@
 #                                                          # seed 2020, validation only)
 #   bash run_scripts/lastfm_reproduction.sh table MODEL    # Base, SoftRec, CSRec-M/-D/-T x SEEDS at
 #                                                          # the chosen beta/T
-#   bash run_scripts/lastfm_reproduction.sh bridge MODEL   # the authors' protocol: Base and CSRec-M x
-#                                                          # SEEDS with their windows and evaluation;
+#   bash run_scripts/lastfm_reproduction.sh bridge MODEL   # the authors' protocol: Base, SoftRec and
+#                                                          # CSRec-M x SEEDS with their windows and
+#                                                          # evaluation (TEACHERS narrows the methods);
 #                                                          # for GRU4Rec also Base, seed 2020, with
 #                                                          # each option alone, and with both plus
 #                                                          # the authors' Base batch size (64)
@@ -87,11 +88,11 @@ bridge)
   authors=(--datasets lastfm_authors --config_files dataset/lastfm_authors/lastfm_authors.yaml $files --preset=paper)
   ours=(--datasets lastfm --config_files $files)
   for seed in ${SEEDS:-2020 2021 2022}; do  # both options: windows and evaluation as the authors'
-    python run_scripts/benchmark.py --models "$model" --teachers none model --seeds "$seed" \
+    python run_scripts/benchmark.py --models "$model" --teachers ${TEACHERS:-none pop model} --seeds "$seed" \
       "${authors[@]}" --mask_input_items=True "${common[@]}" || true
     MESSAGE="docs/results/converged: $model bridge seed $seed rows" commit $OUT/bridge.csv $OUT/per_user
   done
-  if [ "$model" = GRU4Rec ]; then  # each option alone, to apportion the gap
+  if [ "$model" = GRU4Rec ] && [ -z "${TEACHERS:-}" ]; then  # each option alone, to apportion the gap
     python run_scripts/benchmark.py --models "$model" --teachers none --seeds 2020 "${authors[@]}" "${common[@]}" || true
     python run_scripts/benchmark.py --models "$model" --teachers none --seeds 2020 "${ours[@]}" \
       --mask_input_items=True "${common[@]}" || true

@@ -160,6 +160,24 @@ def test_bridge_table_gap_apportioning_and_target(files):
            "seed(s) against the paper's 16.683%: not within 1 point (gap +1.68): target not met." in text
 
 
+def test_bridged_softrec_sits_beside_its_main_runs(files):
+    main = pd.read_csv(files["main"], keep_default_na=False)
+    softrec = _row("pop", 1, 0.115, main.loc[0, "config_files"])
+    pd.concat([main, pd.DataFrame([softrec])]).to_csv(files["main"], index=False)
+    bridge_part = lambda text: text.split("## Bridge")[1].split("\n## ")[0]  # noqa: E731
+    assert "SoftRec" not in bridge_part(_page(files, "--bridge", files["bridge"]))  # not bridged yet
+    bridge = pd.read_csv(files["bridge"], keep_default_na=False)
+    authors = f"--preset=paper {CHOICE} --mask_input_items=True"
+    bridged = _row("pop", 1, 0.16, softrec["config_files"], dataset="lastfm_authors", overrides=authors)
+    pd.concat([bridge, pd.DataFrame([bridged])]).to_csv(files["bridge"], index=False)
+    section = bridge_part(_page(files, "--bridge", files["bridge"]))
+    assert "(the paper's Recall@10: Base 16.683%, SoftRec " in section
+    assert "| variant | Base Recall@10 (%) |" in section and "| SoftRec Recall@10 (%) | SoftRec NDCG@10 (%) |" in section
+    # our protocol and both options: Base seeds 1-2, SoftRec seed 1 (11.5, then 16), CSRec-M seed 1
+    assert "| 11.00 ± 1.41 | 5.50 ± 0.71 | 2 |" in section and "| 11.50 | 5.75 | 1 |" in section
+    assert "| 16.00 | 8.00 | 1 |" in section
+
+
 def test_target_missed_is_said(files):
     frame = pd.read_csv(files["bridge"], keep_default_na=False)
     frame.loc[[2, 3], "test_recall@10"] = [0.13, 0.14]

@@ -303,9 +303,11 @@ def variant_label(row: pd.Series, baseline: dict[str, str]) -> str:
 
 
 def bridge_frame(main: pd.DataFrame, bridge: pd.DataFrame) -> pd.DataFrame:
-    """The main table's Base / CSRec-M runs and every bridge run, each with its variant."""
+    """Every bridge run, each with its variant, beside the main table's runs of the same methods
+    (Base and CSRec-M always: the bridge the issue asks for; others, e.g. SoftRec, once bridged)."""
     baselines = main_settings(main)
-    rows = pd.concat([main[main["method"].isin(["Base", "CSRec-M"])], bridge], ignore_index=True)
+    methods = {"Base", "CSRec-M"} | set(bridge["method"])
+    rows = pd.concat([main[main["method"].isin(methods)], bridge], ignore_index=True)
     rows = rows.assign(variant=[variant_label(r, baselines.get(r["model"], {})) for _, r in rows.iterrows()])
     for metric in ("test_recall@10", "test_ndcg@10"):
         rows[metric] = pd.to_numeric(rows[metric], errors="coerce")
