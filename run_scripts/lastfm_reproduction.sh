@@ -25,8 +25,8 @@
 # store under $STORE (one entry per distinct model: a Base run and the CSRec-M teacher with the
 # same seed are trained once). With COMMIT=1 each finished stage's results are committed;
 # SEARCH_ARGS are extra run_hyper_csrec.py options (e.g. --cpus_per_trial=2: one trial at a time).
-# SEEDS and TEACHERS narrow a table run, so that two lanes can share one machine (e.g. one lane
-# TEACHERS="data training", the other TEACHERS="none pop model"; each row is skipped once landed).
+# SEEDS and TEACHERS narrow a table or bridge run, so that two lanes can share one machine (e.g.
+# one lane TEACHERS="data training", the other TEACHERS="none pop model"; a landed row is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?usage: lastfm_reproduction.sh search|table MODEL}
@@ -92,7 +92,8 @@ bridge)
       "${authors[@]}" --mask_input_items=True "${common[@]}" || true
     MESSAGE="docs/results/converged: $model bridge seed $seed rows" commit $OUT/bridge.csv $OUT/per_user
   done
-  if [ "$model" = GRU4Rec ] && [ -z "${TEACHERS:-}" ]; then  # each option alone, to apportion the gap
+  # each option alone, to apportion the gap (Base rows: left to the un-narrowed run, not to a lane)
+  if [ "$model" = GRU4Rec ] && [ -z "${TEACHERS:-}" ]; then
     python run_scripts/benchmark.py --models "$model" --teachers none --seeds 2020 "${authors[@]}" "${common[@]}" || true
     python run_scripts/benchmark.py --models "$model" --teachers none --seeds 2020 "${ours[@]}" \
       --mask_input_items=True "${common[@]}" || true

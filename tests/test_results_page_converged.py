@@ -160,17 +160,20 @@ def test_bridge_table_gap_apportioning_and_target(files):
            "seed(s) against the paper's 16.683%: not within 1 point (gap +1.68): target not met." in text
 
 
+def _bridge_part(page: str) -> str:
+    return page.split("## Bridge")[1].split("\n## ")[0]
+
+
 def test_bridged_softrec_sits_beside_its_main_runs(files):
     main = pd.read_csv(files["main"], keep_default_na=False)
     softrec = _row("pop", 1, 0.115, main.loc[0, "config_files"])
     pd.concat([main, pd.DataFrame([softrec])]).to_csv(files["main"], index=False)
-    bridge_part = lambda text: text.split("## Bridge")[1].split("\n## ")[0]  # noqa: E731
-    assert "SoftRec" not in bridge_part(_page(files, "--bridge", files["bridge"]))  # not bridged yet
+    assert "SoftRec" not in _bridge_part(_page(files, "--bridge", files["bridge"]))  # not bridged yet
     bridge = pd.read_csv(files["bridge"], keep_default_na=False)
     authors = f"--preset=paper {CHOICE} --mask_input_items=True"
     bridged = _row("pop", 1, 0.16, softrec["config_files"], dataset="lastfm_authors", overrides=authors)
     pd.concat([bridge, pd.DataFrame([bridged])]).to_csv(files["bridge"], index=False)
-    section = bridge_part(_page(files, "--bridge", files["bridge"]))
+    section = _bridge_part(_page(files, "--bridge", files["bridge"]))
     assert "(the paper's Recall@10: Base 16.683%, SoftRec " in section
     assert "| variant | Base Recall@10 (%) |" in section and "| SoftRec Recall@10 (%) | SoftRec NDCG@10 (%) |" in section
     # our protocol and both options: Base seeds 1-2, SoftRec seed 1 (11.5, then 16), CSRec-M seed 1
