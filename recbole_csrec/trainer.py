@@ -83,6 +83,10 @@ class CSRecTrainer(Trainer):
 
     def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
                  write_files: bool = True, keep_valid_scores_mb: float = 0.0) -> None:
+        # RecBole's ensure_dir checks, then creates: two trainers starting at once (parallel
+        # teachers, two lanes) can both see no folder and the second makedirs raises. Creating it
+        # race-free first makes RecBole's check find it.
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
         super().__init__(config, model)
         self.phase = phase
         self.keep_valid_scores_mb = float(keep_valid_scores_mb)
