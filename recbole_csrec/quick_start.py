@@ -7,7 +7,7 @@ from logging import getLogger
 from typing import Any
 
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_local_time, init_logger, init_seed, set_color
+from recbole.utils import get_local_time, init_seed, set_color
 
 from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig, preset_description
@@ -15,6 +15,7 @@ from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.names import method_name
 from recbole_csrec.phase_table import phase_table
+from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext

@@ -11,12 +11,13 @@ from logging import getLogger
 from typing import Any
 
 import torch
-from recbole.utils import ModelType, init_logger, init_seed
+from recbole.utils import ModelType, init_seed
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.overrides import recbole_argv
+from recbole_csrec.run_logger import init_logger
 
 # Models of this package (wrappers around RecBole models) and the trainer that trains them.
 _TRAINER_OF = {"CSRecStudent": "CSRecTrainer", "MainTeacher": "CSRecTrainer"}

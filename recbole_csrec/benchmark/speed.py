@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
-from recbole.utils import get_model, init_logger, init_seed
+from recbole.utils import get_model, init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
 from recbole_csrec.atomic import write_atomic
@@ -55,6 +55,7 @@ from recbole_csrec.errors import exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.quick_start import build_configs
+from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
