@@ -20,7 +20,8 @@
 # Order used for docs/results.md: search and table for GRU4Rec and NARM, then their bridge, then
 # SASRec and NextItNet, then the analyses.
 #
-# Resumable: a finished search (its best_config.yaml) is not run again, rows already in
+# Resumable: a finished search (its best_config.yaml) is not run again, an interrupted one
+# (Ctrl+C / SIGINT to its python) continues with its finished trials kept, rows already in
 # docs/results/converged/lastfm.csv are skipped, and trained models are loaded from the teacher
 # store under $STORE (one entry per distinct model: a Base run and the CSRec-M teacher with the
 # same seed are trained once). With COMMIT=1 each finished stage's results are committed;
@@ -59,7 +60,7 @@ search)
   if [ -f "$chosen/best_config.yaml" ]; then echo "search for $model already done: $chosen"; exit 0; fi
   python run_hyper_csrec.py --model="$model" --dataset=lastfm --teacher=model --seed=2020 \
     --config_files="$files" --params_file=docs/results/lastfm_student_grid.yaml \
-    --teacher_store="$STORE/teacher_store" --output="$STORE/hyper/$model" ${SEARCH_ARGS:-}
+    --teacher_store="$STORE/teacher_store" --output="$STORE/hyper/$model" --resume ${SEARCH_ARGS:-}
   mkdir -p "$chosen"
   for f in trials.csv trials.md best_config.yaml summary.txt; do cp "$STORE/hyper/$model/$f" "$chosen/$f"; done
   MESSAGE="docs/results/converged: $model student search (beta x T, CSRec-M seed 2020)" commit "$chosen"

@@ -1,6 +1,6 @@
 """`python run_hyper_csrec.py --model=NARM --teacher=model --dataset=lastfm
 --params_file=properties/hyper/paper_grid.yaml [--num_samples N] [--scheduler asha]
-[--address auto|ray://host:port] [--cpus_per_trial C --gpus_per_trial G] [--output DIR]`;
+[--address auto|ray://host:port] [--cpus_per_trial C --gpus_per_trial G] [--output DIR] [--resume]`;
 any other --key=value is fixed for every trial (e.g. --epochs=5)."""
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cpus_per_trial", action=GivenOnce, type=float, default=1)
     parser.add_argument("--gpus_per_trial", action=GivenOnce, type=float, default=0)
     parser.add_argument("--output", action=GivenOnce, default=None, help="default results/hyper/<model>-<dataset>-<teacher>")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, type=parse_flag,
+                        action=GivenOnce, help="continue the interrupted search in --output "
+                        "(finished trials kept); starts one if there is none")
     parser.add_argument("--dry_run", nargs="?", const=True, default=False, type=parse_flag,
                         action=GivenOnce, help="check everything, print the configuration, the trials "
                         "and the teachers they share; write nothing")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             params_file=args.params_file, fixed=parse_fixed(extra), num_samples=args.num_samples,
             scheduler=args.scheduler, address=args.address, cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial, output=args.output, dry_run=args.dry_run,
-            check_keys=True)
+            check_keys=True, resume=args.resume)
         if args.dry_run:
             print(result["plan"])
 

@@ -6,6 +6,7 @@ package installed, and `teacher_store` / `output` must be on storage they all sh
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from logging import getLogger
@@ -69,10 +70,46 @@ def _init_ray(address: str | None, num_cpus: int | None, output: str) -> bool:
     return True
 
 
+SEARCH_FILE = "search.json"
+
+
+def _search_identity(model: str, dataset: str, teacher: str, config_file_list: list[str] | None,
+                     space: SearchSpace, settings: dict[str, Any], num_samples: int,
+                     scheduler: str) -> dict[str, Any]:
+    """What makes two searches the same search: --resume continues only an identical one."""
+    identity = {"model": model, "dataset": dataset, "teacher": teacher,
+                "config_files": config_file_list or [], "grid": space.grid, "sampled": space.sampled,
+                "fixed": settings, "num_samples": num_samples, "scheduler": scheduler}
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))  # as it reads back
+
+
+def _check_same_search(output: str, identity: dict[str, Any]) -> None:
+    path = os.path.join(output, SEARCH_FILE)
+    if not os.path.isfile(path):
+        getLogger().warning(f"resume: {path} is missing (a search started before it was written): "
+                            f"cannot check that the interrupted search is this one")
+        return
+    with open(path) as handle:
+        stored = json.load(handle)
+    differ = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+    if differ:
+        raise CSRecError(f"cannot resume: {output} holds a different search (it differs in "
+                         f"{', '.join(differ)}); rerun without --resume or with another --output")
+
+
+def _last_attempt(frame):
+    """A trial restarted by --resume trains from scratch, and Ray appends the new epochs to the
+    cut-off attempt's: keep the rows from the last restart (where `epoch` stops growing)."""
+    if frame is None or "epoch" not in frame or not len(frame):
+        return frame
+    restarts = [i for i in range(1, len(frame)) if frame["epoch"].iloc[i] <= frame["epoch"].iloc[i - 1]]
+    return frame.iloc[restarts[-1]:] if restarts else frame
+
+
 def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
     rows = []
     for result in results:
-        frame = result.metrics_dataframe
+        frame = _last_attempt(result.metrics_dataframe)
         row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
         config = result.config or {}
         for key in space.keys:
@@ -91,7 +128,9 @@ def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any
         else:
             row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
         error = getattr(result, "error", None)
-        row["status"] = "error" if error is not None else "ok"
+        # A search stopped by Ctrl+C/SIGINT returns normally; its cut-off trials never said done.
+        finished = bool((result.metrics or {}).get("done"))
+        row["status"] = "error" if error is not None else "ok" if finished else "unfinished"
         row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
         rows.append(row)
 
@@ -158,7 +197,7 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
                     cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                     output: str | None = None, num_cpus: int | None = None,
                     max_concurrent_trials: int | None = None, dry_run: bool = False,
-                    check_keys: bool = False) -> dict[str, Any]:
+                    check_keys: bool = False, resume: bool = False) -> dict[str, Any]:
     """Search `params_file`'s space; every trial trains the student and reports validation
     metrics per epoch; the best trial (on valid_metric) alone is evaluated on test.
 
@@ -168,7 +207,10 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     before Ray starts. `dry_run=True` checks everything and returns `{'plan': text}` (the
     resolved configuration, the trials and the teachers they share) without writing anything.
     `check_keys=True` (the command line) makes a key of `fixed` that no configuration layer
-    knows an error.
+    knows an error. `resume=True` continues the interrupted search in `<output>/ray` (finished
+    trials are kept; unfinished and failed ones start again) if it is the same search, else
+    starts one. An interrupted search (Ctrl+C) writes its trials and raises CSRecError; it
+    writes no best_config.yaml.
     """
     logger = getLogger()
     fixed = dict(fixed or {})
@@ -216,28 +258,42 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         settings["use_gpu"] = gpus_per_trial > 0
     bigger = bool(config["valid_metric_bigger"])
     valid_metric = str(config["valid_metric"])
+    identity = _search_identity(config["model"], config["dataset"], teacher, config_file_list,
+                                space, settings, int(num_samples), scheduler)
+    name = f"csrec-{config['model']}-{config['dataset']}-{teacher}"
+    experiment = os.path.join(output, "ray", name)
 
     started = time()
     from ray import air, tune
 
     from recbole_csrec.tune.objective import csrec_trial
 
+    restoring = resume and tune.Tuner.can_restore(experiment)
+    if restoring:
+        _check_same_search(output, identity)
+        logger.info(f"resuming the search in {experiment}: finished trials are kept")
+    elif resume:
+        logger.info(f"nothing to resume in {experiment}: starting the search")
     we_started = _init_ray(address, num_cpus, output)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(csrec_trial, model=config["model"], dataset=config["dataset"],
                                  teacher=teacher, config_file_list=config_file_list, fixed=settings),
             {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
-        tuner = tune.Tuner(
-            trainable, param_space=space.to_ray(),
-            tune_config=tune.TuneConfig(
-                metric="valid_score", mode="max" if bigger else "min", num_samples=int(num_samples),
-                scheduler=_make_scheduler(scheduler, int(config["epochs"])),
-                max_concurrent_trials=max_concurrent_trials),
-            run_config=air.RunConfig(
-                name=f"csrec-{config['model']}-{config['dataset']}-{teacher}",
-                storage_path=os.path.join(output, "ray"), verbose=1,
-                failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
+        if restoring:
+            tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
+                                       restart_errored=True)
+        else:
+            write_atomic(os.path.join(output, SEARCH_FILE), json.dumps(identity, indent=1) + "\n")
+            tuner = tune.Tuner(
+                trainable, param_space=space.to_ray(),
+                tune_config=tune.TuneConfig(
+                    metric="valid_score", mode="max" if bigger else "min", num_samples=int(num_samples),
+                    scheduler=_make_scheduler(scheduler, int(config["epochs"])),
+                    max_concurrent_trials=max_concurrent_trials),
+                run_config=air.RunConfig(
+                    name=name, storage_path=os.path.join(output, "ray"), verbose=1,
+                    failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
         results = tuner.fit()
         rows = _trial_rows(results, space, bigger)
     finally:
@@ -248,6 +304,10 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     seconds = time() - started
 
     csv_path, md_path = _write_tables(rows, output, valid_metric)
+    unfinished = sum(row["status"] == "unfinished" for row in rows)
+    if unfinished:
+        raise CSRecError(f"search interrupted: {unfinished} of {len(rows)} trials unfinished (see "
+                         f"{md_path}); rerun with --resume to continue it, finished trials are kept")
     failed = sum(row["status"] == "error" for row in rows)
     ok = [row for row in rows if not math.isnan(row["valid_score"]) and row["weights"]]
     if not ok:
