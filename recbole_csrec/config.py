@@ -9,7 +9,7 @@ from recbole.config import Config
 from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_csrec.errors import CSRecError
-from recbole_csrec.model.capability import resolve_student_model
+from recbole_csrec.model.capability import package_backbones, resolve_student_model
 from recbole_csrec.paths import PROPERTIES_DIR
 from recbole_csrec.recbole_checks import check_recbole_keys
 
@@ -134,7 +134,9 @@ class CSRecConfig(Config):
         if dataset is None:
             raise CSRecError("no dataset given: pass --dataset=NAME (e.g. --dataset=ml)")
         if isinstance(model, str):
-            resolve_student_model(model)
+            model_class = resolve_student_model(model)
+            if model in package_backbones():  # RecBole's own lookup knows only its models
+                model = model_class
         return super()._get_model_and_dataset(model, dataset)
 
     def _convert_config_dict(self, config_dict):
@@ -148,6 +150,9 @@ class CSRecConfig(Config):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
+        parent = recbole_parent(model_class)
+        if parent is not None:  # a package backbone has its RecBole parent's defaults
+            self._update_internal_config_dict(recbole_model_defaults(parent))
         self.recbole_defaults = dict(self.internal_config_dict)
         self.package_sources: set[str] = set()
         self._package_layer("recbole_csrec defaults", os.path.join(PROPERTIES_DIR, "overall.yaml"))
@@ -158,7 +163,7 @@ class CSRecConfig(Config):
                 dataset_values = yaml.load(handle.read(), Loader=self.yaml_loader) or {}
         preset = self.external_config_dict.get(
             "preset", dataset_values.get("preset", self.internal_config_dict.get("preset")))
-        for path in preset_files(preset, model):
+        for path in preset_files(preset, parent or model):
             label = f"{preset} preset for {model}" if os.sep + "model" + os.sep in path else f"{preset} preset"
             self._package_layer(label, path)
         if os.path.isfile(dataset_file):  # the dataset's own settings win over the preset's
@@ -177,6 +182,24 @@ def available_presets() -> list[str]:
     """`none` plus every folder of properties/preset/."""
     folder = os.path.join(PROPERTIES_DIR, "preset")
     return ["none"] + sorted(n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
+
+
+def recbole_parent(model_class: type) -> str | None:
+    """The RecBole model a package backbone extends (NextItNetLastItem -> NextItNet), else None."""
+    if model_class.__name__ not in package_backbones():
+        return None
+    for base in model_class.__mro__[1:]:
+        if base.__module__.startswith("recbole.model.sequential_recommender."):
+            return base.__name__
+    return None
+
+
+def recbole_model_defaults(model: str) -> str:
+    """RecBole's yaml of defaults for its model `model`."""
+    import recbole.config.configurator as configurator
+
+    return os.path.join(os.path.dirname(os.path.realpath(configurator.__file__)), "..", "properties",
+                        "model", f"{model}.yaml")
 
 
 def preset_files(preset: Any, model: str) -> list[str]:
@@ -199,7 +222,8 @@ def preset_description(config: Config) -> str:
     preset = config["preset"]
     if preset == "none":
         return "settings preset: none (RecBole's defaults for every RecBole key, then your files)"
-    files = [os.path.relpath(p, os.path.dirname(PROPERTIES_DIR)) for p in preset_files(preset, config["model"])]
+    model = recbole_parent(config.model_class) or config["model"]
+    files = [os.path.relpath(p, os.path.dirname(PROPERTIES_DIR)) for p in preset_files(preset, model)]
     return f"settings preset: {preset} ({', '.join(files)}; your files and --key=value still win)"
 
 

@@ -20,7 +20,7 @@ from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
 from recbole_csrec.overrides import OneLineParser
 
-MODEL_ORDER = ["GRU4Rec", "NextItNet", "NARM", "SASRec"]
+MODEL_ORDER = ["GRU4Rec", "NextItNet", "NextItNetLastItem", "NARM", "SASRec"]
 REFERENCES = {"SoftRec": "*", "Base": "†"}
 SHORT = {"recall": "RC", "ndcg": "NG", "recall+": "RC+", "ndcg+": "NG+"}
 GROUP = ["dataset", "model", "method"]

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
-from recbole.utils import get_model, init_seed
+from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
 from recbole_csrec.atomic import write_atomic
@@ -60,6 +60,7 @@ from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
+from recbole_csrec.utils import get_model
 
 QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
          "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}

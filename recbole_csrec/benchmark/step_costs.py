@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, init_seed
+from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.data import ensure_dataset_files
@@ -36,6 +36,7 @@ from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.base import SoftLabelBatch
 from recbole_csrec.soft_labels.cache import CachedSoftLabels
 from recbole_csrec.soft_labels.ensemble import combine_teacher_logits
+from recbole_csrec.utils import get_model
 
 
 class RawCache(CachedSoftLabels):

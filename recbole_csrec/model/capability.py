@@ -30,12 +30,20 @@ def _scores_full_item_set(model_class: type) -> bool:
     return "loss_fct(" in source
 
 
+def package_backbones() -> dict[str, type]:
+    """The backbones this package adds to RecBole's (e.g. NextItNetLastItem), by name."""
+    from recbole_csrec.model import BACKBONES
+
+    return dict(BACKBONES)
+
+
 @lru_cache(maxsize=1)
 def student_capable_models() -> tuple[str, ...]:
-    """Names of RecBole's sequential models that can be a CSRec student (sorted)."""
+    """Names of the sequential models (RecBole's and this package's) that can be a CSRec
+    student (sorted)."""
     import recbole.model.sequential_recommender as seq
 
-    names = []
+    names = list(package_backbones())
     for name, obj in vars(seq).items():
         if inspect.isclass(obj) and name not in _INCOMPATIBLE and _scores_full_item_set(obj):
             names.append(name)
@@ -43,10 +51,11 @@ def student_capable_models() -> tuple[str, ...]:
 
 
 def resolve_student_model(name: str, key: str = "model") -> type:
-    """Return the RecBole class for `name`, or raise a one-line CSRecError."""
+    """The model class for `name` (this package's backbones, else RecBole's), or raise a
+    one-line CSRecError."""
     accepted = ", ".join(student_capable_models())
     try:
-        model_class = get_model(name)
+        model_class = package_backbones().get(name) or get_model(name)
     except (ValueError, AttributeError, TypeError, ImportError):
         raise CSRecError(f"unknown {key} '{name}': accepted are RecBole sequential models trained "
                          f"with CE: {accepted}") from None

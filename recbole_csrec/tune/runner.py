@@ -176,9 +176,10 @@ def evaluate_student(model: str, dataset: str, teacher: str | None,
                      weights: str) -> dict[str, float]:
     """Test result of a trained student's weight file (its backbone), on the same split."""
     from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, init_seed
+    from recbole.utils import init_seed
 
     from recbole_csrec.checkpoint import load_into
+    from recbole_csrec.utils import get_model
     from recbole_csrec.trainer import CSRecTrainer
 
     config, _ = _build(model, dataset, teacher, config_file_list, config_dict)
