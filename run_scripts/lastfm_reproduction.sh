@@ -13,12 +13,15 @@
 #                                                          # for GRU4Rec also Base, seed 2020, with
 #                                                          # each option alone, and with both plus
 #                                                          # the authors' Base batch size (64)
+#   bash run_scripts/lastfm_reproduction.sh readout NextItNet # RecBole's NextItNet vs NextItNetLastItem
+#                                                          # (Base x SEEDS): why the table runs the latter
 #   bash run_scripts/lastfm_reproduction.sh analyses MODEL # the paper's analyses at convergence (m, p,
 #                                                          # expectation term, sparsity; popularity and
 #                                                          # input length from the table's per-user files)
 #
 # Order used for docs/results.md: search and table for GRU4Rec and NARM, then their bridge, then
-# SASRec and NextItNet, then the analyses.
+# SASRec and NextItNet, then the analyses. NextItNet runs as NextItNetLastItem (README,
+# "NextItNetLastItem"; the readout stage measures the difference).
 #
 # Resumable: a finished search (its best_config.yaml) is not run again, an interrupted one
 # (Ctrl+C / SIGINT to its python) continues with its finished trials kept, rows already in
@@ -30,8 +33,8 @@
 # one lane TEACHERS="data training", the other TEACHERS="none pop model"; a landed row is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: lastfm_reproduction.sh search|table MODEL}
-model=${2:?usage: lastfm_reproduction.sh search|table MODEL}
+stage=${1:?usage: lastfm_reproduction.sh search|table|bridge|readout|analyses MODEL}
+model=${2:?usage: lastfm_reproduction.sh search|table|bridge|readout|analyses MODEL}
 STORE=${STORE:-results/lastfm_converged}
 OUT=docs/results/converged
 files="docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml"
@@ -104,6 +107,18 @@ bridge)
     MESSAGE="docs/results/converged: $model bridge single-option rows" commit $OUT/bridge.csv $OUT/per_user
   fi
   ;;
+readout)
+  # RecBole's NextItNet (reads the last column: padding for right-padded shorter inputs) against
+  # NextItNetLastItem (reads the last item), Base, same settings and seeds.
+  # The NextItNetLastItem models are the table's Base runs and CSRec-M teachers (store entries).
+  for m in NextItNet NextItNetLastItem; do
+    python run_scripts/benchmark.py --models $m --teachers none --datasets lastfm --seeds ${SEEDS:-2020 2021 2022} \
+      --config_files docs/results/lastfm_budget.yaml docs/results/lastfm_budget_$m.yaml \
+      --output $OUT/nextitnet_readout.csv --no_table --checkpoint_dir="$STORE/saved" \
+      --teacher_store="$STORE/teacher_store" || true
+    MESSAGE="docs/results/converged: NextItNet readout, $m Base" commit $OUT/nextitnet_readout.csv $OUT/per_user
+  done
+  ;;
 analyses)
   choice=$(student_choice)
   A=(--model "$model" --dataset lastfm --seeds ${SEEDS:-2020 2021 2022} --config_files $files
@@ -117,5 +132,5 @@ analyses)
   MESSAGE="docs/results/converged: $model analyses" commit $OUT/analyses
   ;;
 *)
-  echo "unknown stage '$stage': accepted are search, table, bridge, analyses" >&2; exit 2 ;;
+  echo "unknown stage '$stage': accepted are search, table, bridge, readout, analyses" >&2; exit 2 ;;
 esac
