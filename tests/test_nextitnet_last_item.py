@@ -63,3 +63,11 @@ def test_trains_as_student_and_teacher(tiny_data):
 def test_unknown_model_lists_it():
     with pytest.raises(CSRecError, match="accepted are .*NextItNetLastItem"):
         CSRecConfig(model="NextItNetLast", dataset=TINY_NAME, config_dict={"teacher": "none"})
+
+
+def test_report_compares_it_with_the_papers_nextitnet():
+    from recbole_csrec.benchmark.results_page import paper_table
+
+    paper = paper_table().set_index(["model", "method", "metric"])["mean"]
+    assert paper[("NextItNetLastItem", "CSRec-M", "recall@10")] == paper[("NextItNet", "CSRec-M", "recall@10")]
+    assert paper.loc["NextItNetLastItem"].equals(paper.loc["NextItNet"])
