@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
+
 from recbole_csrec.trainer import CSRecTrainer
 
 
@@ -21,8 +23,6 @@ class TuneReportingTrainer(CSRecTrainer):
 
     def _report(self, epoch_idx: int, valid_score: float) -> None:
         from ray.air import session
-
-        import torch
 
         metrics = {k: float(v) for k, v in getattr(self, "_last_valid_result", {}).items()}
         session.report({"valid_score": float(valid_score), "epoch": int(epoch_idx),
@@ -45,7 +45,6 @@ def use_assigned_cpus() -> int:
     """Give torch the CPUs Ray assigned to this trial. Ray starts its workers with
     OMP_NUM_THREADS=1, so a trial holding --cpus_per_trial=2 trained on one core (NextItNet on
     Last.FM: 12.4 s per epoch in a trial against 7.2 s with both cores)."""
-    import torch
     from ray.air import session
 
     # The trial's own request ({"CPU": 2.0}); the worker's assigned resources name placement
