@@ -9,12 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from recbole_csrec import CSRecError
-from recbole_csrec.tune import run_hyper_csrec
+from recbole_csrec.tune import SearchSpace, run_hyper_csrec
 from recbole_csrec.tune.cli import main as hyper_main
+from recbole_csrec.tune.runner import _trial_rows
 from tests.conftest import TINY_NAME, fast_config
 
 WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,3 +129,32 @@ def test_resume_flag_must_be_a_boolean(tmp_path, capsys):
     code = hyper_main(["--dataset=tiny", f"--params_file={space}", "--resume=maybe"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "maybe" in err[0]
+
+
+class _FakeResultGrid(list):
+    """Ray 2.6.3's ResultGrid as `_trial_rows` reads it: results in the order of
+    `_experiment_analysis.trials`; a never-started trial's result has no metrics, so no config."""
+
+    def __init__(self, results, trial_configs):
+        super().__init__(results)
+        self._experiment_analysis = SimpleNamespace(trials=[SimpleNamespace(config=c) for c in trial_configs])
+
+
+def _fake_result(config, done, scores=()):
+    frame = pd.DataFrame({"epoch": list(range(len(scores))), "valid_score": list(scores),
+                          "weights": ["w"] * len(scores)}) if scores else None
+    metrics = {"config": config, "done": done} if scores else {}
+    return SimpleNamespace(path=f"/x/trial_{config['beta']}", log_dir=None, metrics_dataframe=frame,
+                           metrics=metrics, config=metrics.get("config"), error=None)
+
+
+def test_a_never_started_trial_reports_its_grid_point():
+    # A search stopped during its second trial: the third never reported anything.
+    points = [{"beta": 0.25}, {"beta": 0.5}, {"beta": 0.75}]
+    grid = _FakeResultGrid([_fake_result(points[0], True, [0.1, 0.2]),
+                            _fake_result(points[1], False, [0.1]),
+                            _fake_result(points[2], False)], points)
+    rows = _trial_rows(grid, SearchSpace(grid={"beta": [0.25, 0.5, 0.75]}), bigger=True)
+    assert [(row["beta"], row["status"]) for row in rows] == [
+        (0.25, "ok"), (0.5, "unfinished"), (0.75, "unfinished")]
+    assert rows[2]["epochs"] == 0
