@@ -259,3 +259,10 @@ def test_reading_names_methods_better_and_worse_than_the_references():
     assert line == ("- GRU4Rec on lastfm, NG@10: best CSRec-T (6.500%, 3 seeds); better than Base at p<0.05 over "
                     "users: SoftRec, CSRec-M, CSRec-T; better than SoftRec: CSRec-T; "
                     "worse than SoftRec: Base, CSRec-M.")
+
+
+def test_reading_says_seed_for_a_single_seed():
+    summary = pd.DataFrame([{"dataset": "lastfm", "model": "SASRec", "metric": "ndcg@10", "method": "CSRec-M",
+                             "mean": 0.07, "n": 1, "mean_Base": float("nan"), "p_users_vs_Base": float("nan"),
+                             "mean_SoftRec": float("nan"), "p_users_vs_SoftRec": float("nan")}])
+    assert "(7.000%, 1 seed);" in reading(summary)

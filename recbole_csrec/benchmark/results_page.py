@@ -117,8 +117,9 @@ def reading(summary: pd.DataFrame) -> str:
         if sub.empty:  # a metric only another dataset has (e.g. Recall+ without ratings)
             continue
         best = sub.loc[sub["mean"].idxmax()]
+        seeds = f"{int(best['n'])} seed" + ("s" if int(best["n"]) != 1 else "")
         lines.append(f"- {model} on {dataset}, {metric_label(metric)}: best {best['method']} "
-                     f"({100 * best['mean']:.3f}%, {int(best['n'])} seeds); better than Base at p<0.05 over "
+                     f"({100 * best['mean']:.3f}%, {seeds}); better than Base at p<0.05 over "
                      f"users: {significant_methods(sub, 'Base', +1)}; better than SoftRec: "
                      f"{significant_methods(sub, 'SoftRec', +1)}; worse than SoftRec: "
                      f"{significant_methods(sub, 'SoftRec', -1)}.")
