@@ -106,21 +106,21 @@ def _last_attempt(frame):
     return frame.iloc[restarts[-1]:] if restarts else frame
 
 
-def _grid_points(results) -> list[dict[str, Any]]:
-    """Each trial's sampled parameters, in the results' order. `Result.config` is read from the
-    trial's last report, so a trial that never started (a search stopped early) has none; Ray
-    2.6's ResultGrid keeps its trials, whose configs are set before they start."""
+def _trial_configs(results) -> list[dict[str, Any]]:
+    """Each trial's config (its sampled parameters), in the results' order. `Result.config` is
+    read from the trial's last report, so a trial that never started (a search stopped early)
+    has none; Ray 2.6's ResultGrid keeps its trials, whose configs are set before they start."""
     trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
-    points = [dict(getattr(trial, "config", None) or {}) for trial in trials]
-    return points if len(points) == len(results) else [{} for _ in results]
+    configs = [dict(getattr(trial, "config", None) or {}) for trial in trials]
+    return configs if len(configs) == len(results) else [{} for _ in results]
 
 
 def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
     rows = []
-    for result, point in zip(results, _grid_points(results)):
+    for result, trial_config in zip(results, _trial_configs(results)):
         frame = _last_attempt(result.metrics_dataframe)
         row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
-        config = result.config or point
+        config = result.config or trial_config
         for key in space.keys:
             row[key] = config.get(key)
         best = None
