@@ -60,6 +60,24 @@ def test_num_teachers_and_sample_ratio(tiny_yaml, tmp_path):
     assert sweep_runs_line(os.path.join(out, "missing_runs.csv")) == ""
 
 
+def test_summarize_only_reports_a_stopped_sweep_without_training(tiny_yaml, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "an")
+    common = ["--dataset", TINY_NAME, "--seeds", "1", "--config_files", tiny_yaml, "--output", out]
+    assert analyze(["num_teachers", "--summarize_only"] + common) == 2
+    assert "nothing to summarize" in capsys.readouterr().err
+    assert analyze(["num_teachers", "--values", "1", "--teachers", "model"] + common) == 0
+    os.remove(os.path.join(out, "num_teachers.csv"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--summarize_only must not train")
+
+    monkeypatch.setattr("recbole_csrec.benchmark.analyses.run_benchmark", no_training)
+    # values 2-4 never ran (a sweep stopped after m=1): the summary holds m=1 only
+    assert analyze(["num_teachers", "--teachers", "model", "--summarize_only"] + common) == 0
+    frame = _check(out, "num_teachers")
+    assert frame["sweep_value"].astype(str).tolist() == ["1"] and frame["seeds"].tolist() == [1]
+
+
 def test_sparsity_removes_users(tiny_yaml, tmp_path):
     out = str(tmp_path / "an")
     assert analyze(["sparsity", "--values", "0.5", "--teachers", "none", "--dataset", TINY_NAME,

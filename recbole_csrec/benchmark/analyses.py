@@ -149,9 +149,11 @@ def run_sweep(name: str, model: str, dataset: str, seeds: Sequence[int], output:
               values: Sequence[str] | None = None, teachers: Sequence[str] | None = None,
               baselines: Sequence[str] = (), config_files: Sequence[str] | None = None,
               extra_argv: Sequence[str] = (), drop_seed: int = 0, metric: str = "ndcg@10",
-              run_fn=None) -> pd.DataFrame:
+              run_fn=None, summarize_only: bool = False) -> pd.DataFrame:
     """Run (resumably) every swept teacher at every value, plus unswept `baselines` once per
-    seed, then write `<name>.csv` (mean/std over seeds per method and value) and `<name>.png`."""
+    seed, then write `<name>.csv` (mean/std over seeds per method and value) and `<name>.png`.
+    With `summarize_only`, train nothing: summarize the runs already in `<name>_runs.csv` (a
+    sweep stopped part-way reports the values it finished; the others stay empty)."""
     key, default_values, default_teachers, xlabel = SWEEPS[name]
     values = [str(v) for v in (values or default_values)]
     teachers = list(teachers or default_teachers)
@@ -163,6 +165,11 @@ def run_sweep(name: str, model: str, dataset: str, seeds: Sequence[int], output:
     parse_metric(metric)
     config_files = list(config_files or [])
     runs_csv = os.path.join(output, f"{name}_runs.csv")
+    if summarize_only:
+        if not os.path.isfile(runs_csv):
+            raise CSRecError(f"nothing to summarize: {runs_csv} does not exist (run the sweep "
+                             "without --summarize_only first)")
+        return _write_summary(name, model, dataset, runs_csv, output, values, metric, xlabel)
     kwargs: dict[str, Any] = {"config_files": config_files, "extra_argv": extra_argv}
     if run_fn is not None:
         kwargs["run_fn"] = run_fn
@@ -185,6 +192,11 @@ def run_sweep(name: str, model: str, dataset: str, seeds: Sequence[int], output:
     if baselines:
         run_benchmark([model], [dataset], list(baselines), seeds, runs_csv,
                       extra_columns={"sweep": name, "sweep_key": key, "sweep_value": ""}, **kwargs)
+    return _write_summary(name, model, dataset, runs_csv, output, values, metric, xlabel)
+
+
+def _write_summary(name: str, model: str, dataset: str, runs_csv: str, output: str,
+                   values: Sequence[str], metric: str, xlabel: str) -> pd.DataFrame:
     frame = sweep_summary(runs_csv, model, dataset, values, metric)
     write_frame(os.path.join(output, f"{name}.csv"), frame)
     plot_sweep(frame, os.path.join(output, f"{name}.png"), metric, xlabel, values, f"{model} on {dataset}")
@@ -284,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config_files", nargs="+", default=None)
         p.add_argument("--output", default="results/analyses")
         p.add_argument("--metric", default="ndcg@10")
+        p.add_argument("--summarize_only", action="store_true",
+                       help="train nothing: write the summary from the runs already in <name>_runs.csv")
         if name == "sparsity":
             p.add_argument("--drop_seed", type=int, default=0, help="seed of the removed users")
     return parser
@@ -305,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             frame = run_sweep(args.analysis, args.model, args.dataset, args.seeds, args.output,
                               args.values, args.teachers, args.baselines, split_files(args.config_files),
-                              extra, drop_seed=getattr(args, "drop_seed", 0), metric=args.metric)
+                              extra, drop_seed=getattr(args, "drop_seed", 0), metric=args.metric,
+                              summarize_only=args.summarize_only)
         print(frame.to_string(index=False))
         print(f"[analyze] wrote {os.path.join(args.output, args.analysis)}.csv and .png")
 
