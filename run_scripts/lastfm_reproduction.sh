@@ -125,7 +125,7 @@ analyses)
      --output $OUT/analyses/$model --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice)
   python run_scripts/analyze.py popularity --results $OUT/lastfm.csv --output $OUT/analyses
   python run_scripts/analyze.py length --results $OUT/lastfm.csv --output $OUT/analyses
-  python run_scripts/analyze.py num_teachers --teachers model --values 1 2 3 4 "${A[@]}" || true
+  python run_scripts/analyze.py num_teachers --teachers model --values 1 2 3 4 --baselines none "${A[@]}" || true
   python run_scripts/analyze.py expectation "${A[@]}" || true
   python run_scripts/analyze.py sample_ratio --values 0.5 0.6 0.7 0.8 0.9 "${A[@]}" || true
   python run_scripts/analyze.py sparsity --teachers none model --values 0.0 0.15 0.3 "${A[@]}" || true
