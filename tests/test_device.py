@@ -23,7 +23,9 @@ def test_student_objective_on_cuda_matches_cpu():
     target = torch.randint(1, 500, (64,), generator=generator)
     results = {}
     for device in ("cpu", "cuda"):
-        x = logits.to(device).requires_grad_(True)
+        # a fresh leaf per device: on CPU `.to` returns `logits` itself, and marking that as
+        # requiring grad would make the CUDA copy a non-leaf with no .grad (seen on an H200)
+        x = logits.detach().clone().to(device).requires_grad_(True)
         objective = forward_student_objective(x, log_q.to(device), target.to(device), 0.5)
         objective.loss.backward()
         results[device] = (objective.loss.item(), x.grad.cpu())
