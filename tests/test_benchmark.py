@@ -12,7 +12,7 @@ import yaml
 from scipy import stats
 
 from recbole_csrec.benchmark.aggregate import load_results, summarize, table2, write_tables
-from recbole_csrec.benchmark.results import append_rows, done_keys, read_results
+from recbole_csrec.benchmark.results import append_rows, config_hash, done_keys, read_results
 from recbole_csrec.benchmark.runner import main as benchmark_main, run_benchmark
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.evaluation import per_user_metric
@@ -139,6 +139,26 @@ def test_resume_skips_finished_rows(tmp_path):
     changed = run_benchmark(["GRU4Rec"], ["ml"], ["none"], [1], out, run_fn=fake, extra_argv=["--beta=0.25"])
     assert changed["ran"] == 1
     assert len(read_results(os.path.join(out, "results.csv"))) == 7
+
+
+def test_where_files_go_is_not_part_of_a_runs_identity(tmp_path):
+    out = str(tmp_path / "res")
+    fake = FakeRuns()
+    here = ["--beta=0.5", "--teacher_store=/a/store", "--checkpoint_dir=/a/saved"]
+    there = ["--beta=0.5", "--teacher_store=/b/store", "--checkpoint_dir=/b/saved"]
+    run_benchmark(["GRU4Rec"], ["ml"], ["none"], [1], out, run_fn=fake, extra_argv=here)
+    moved = run_benchmark(["GRU4Rec"], ["ml"], ["none"], [1], out, run_fn=fake, extra_argv=there)
+    assert moved == {"ran": 0, "skipped": 1, "failed": 0}
+    assert run_benchmark(["GRU4Rec"], ["ml"], ["none"], [1], out, run_fn=fake,
+                         extra_argv=["--beta=0.25", "--teacher_store=/b/store"])["ran"] == 1
+    # a row landed when the hash still held the store path is found by its old hash too
+    csv_path = os.path.join(out, "results.csv")
+    frame = read_results(csv_path).iloc[:1].copy()
+    frame["config_hash"] = config_hash(None, {"config_dict": {}, "argv": sorted(here)})
+    frame["seed"] = "2"
+    frame.to_csv(csv_path, mode="a", header=False, index=False)
+    assert run_benchmark(["GRU4Rec"], ["ml"], ["none"], [2], out, run_fn=fake, extra_argv=here)["skipped"] == 1
+    assert len(fake.calls) == 2
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys):

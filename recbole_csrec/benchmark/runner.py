@@ -22,6 +22,9 @@ from recbole_csrec.names import method_name
 from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
+# Options that say where files go, not what is trained: they stay out of the config hash, so that
+# a landed row stays landed when the teacher store or the checkpoint folder moves.
+LOCATION_KEYS = ("checkpoint_dir", "teacher_store", "dataset_save_path", "dataloaders_save_path")
 
 
 def registered_teachers() -> list[str]:
@@ -85,17 +88,18 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         for dataset, model in itertools.product(datasets, models):
             check_command_line(model, dataset, config_files, extra_argv, config_dict)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
-                "argv": sorted(extra_argv)}
+                "argv": sorted(arg for arg in extra_argv if arg[2:].split("=", 1)[0] not in LOCATION_KEYS)}
     chash = config_hash(config_files, settings)
+    # rows landed before LOCATION_KEYS left the hash carry the hash of the whole argv
+    legacy_hash = config_hash(config_files, {**settings, "argv": sorted(extra_argv)})
     csv_path, per_user_dir = results_paths(output)
     done = done_keys(read_results(csv_path))
     logger = getLogger()
     counts = {"ran": 0, "skipped": 0, "failed": 0}
     machine = machine_description()
     for dataset, model, teacher, seed in itertools.product(datasets, models, teachers, seeds):
-        key = (model, dataset, teacher, str(seed), chash)
         run_id = f"{model}-{dataset}-{teacher}-{seed}-{chash}"
-        if key in done:
+        if {(model, dataset, teacher, str(seed), h) for h in (chash, legacy_hash)} & done:
             counts["skipped"] += 1
             print(f"[benchmark] skip {run_id}: already in {csv_path}", flush=True)
             continue
@@ -137,7 +141,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         })
         row.update(extra_columns or {})
         append_rows(csv_path, [row])
-        done.add(key)
+        done.add((model, dataset, teacher, str(seed), chash))
         counts["ran"] += 1
     return counts
 
