@@ -9,7 +9,7 @@ import yaml
 
 from recbole_csrec import names
 from recbole_csrec import teachers as teacher_registry
-from recbole_csrec.benchmark.analyses import main as analyze
+from recbole_csrec.benchmark.analyses import main as analyze, sweep_summary
 from recbole_csrec.benchmark.results_page import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
 from recbole_csrec.data.drop_users import drop_users_copy
@@ -76,6 +76,18 @@ def test_summarize_only_reports_a_stopped_sweep_without_training(tiny_yaml, tmp_
     assert analyze(["num_teachers", "--teachers", "model", "--summarize_only"] + common) == 0
     frame = _check(out, "num_teachers")
     assert frame["sweep_value"].astype(str).tolist() == ["1"] and frame["seeds"].tolist() == [1]
+
+
+def test_sweep_summary_follows_the_sweeps_order_not_the_landing_order(tmp_path):
+    runs = tmp_path / "num_teachers_runs.csv"
+    landed = [("model", "1", 0.1), ("model", "3", 0.3), ("none", "", 0.05), ("model", "2", 0.2),
+              ("pop", "2", 0.25)]
+    pd.DataFrame([{"model": "GRU4Rec", "dataset": "ml", "teacher": t, "seed": "1", "sweep_value": v,
+                   "test_ndcg@10": x} for t, v, x in landed]).to_csv(runs, index=False)
+    frame = sweep_summary(str(runs), "GRU4Rec", "ml", ["1", "2", "3"], "ndcg@10")
+    assert frame[["method", "sweep_value"]].values.tolist() == [
+        ["Base", ""], ["SoftRec", "2"], ["CSRec-M", "1"], ["CSRec-M", "2"], ["CSRec-M", "3"]]
+    assert frame["mean"].tolist() == [0.05, 0.25, 0.1, 0.2, 0.3]
 
 
 def test_sparsity_removes_users(tiny_yaml, tmp_path):

@@ -238,6 +238,14 @@ def sweep_summary(runs_csv: str, model: str, dataset: str, values: Sequence[str]
         data["sparsity"] = pd.to_numeric(data["sparsity"], errors="coerce")
     out = data.groupby(["method", "sweep_value"], sort=False).agg(
         mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"), **extra).reset_index()
+    # rows in the sweep's order (methods as in Table 2, values as given), not in the order that
+    # runs landed: lanes finishing out of order would otherwise list m = 1, 3, 2, 4
+    value_rank = {value: i for i, value in enumerate(values)}
+    method_rank = {method: i for i, method in enumerate(ordered(out["method"], METHOD_ORDER))}
+    out = (out.assign(_method=out["method"].map(method_rank),
+                      _value=out["sweep_value"].map(value_rank).fillna(len(value_rank)))
+           .sort_values(["_method", "_value"], kind="stable").drop(columns=["_method", "_value"])
+           .reset_index(drop=True))
     out.insert(0, "dataset", dataset)
     out.insert(1, "model", model)
     out.insert(4, "metric", metric)
