@@ -56,7 +56,7 @@ def test_num_teachers_and_sample_ratio(tiny_yaml, tmp_path):
     assert _check(out, "sample_ratio")["method"].tolist() == ["CSRec-D"]
     # the report says what each sweep ran, from its runs file
     line = sweep_runs_line(os.path.join(out, "num_teachers_runs.csv"))
-    assert line.startswith("2 runs: GRU4Rec on tiny, seeds 1, methods CSRec-M, Base, num_teachers in {1}")
+    assert line.startswith("2 runs: GRU4Rec on tiny, seeds 1, methods Base, CSRec-M, num_teachers in {1}")
     assert sweep_runs_line(os.path.join(out, "missing_runs.csv")) == ""
 
 
@@ -76,6 +76,17 @@ def test_summarize_only_reports_a_stopped_sweep_without_training(tiny_yaml, tmp_
     assert analyze(["num_teachers", "--teachers", "model", "--summarize_only"] + common) == 0
     frame = _check(out, "num_teachers")
     assert frame["sweep_value"].astype(str).tolist() == ["1"] and frame["seeds"].tolist() == [1]
+
+
+def test_sweep_runs_line_lists_values_in_order_whatever_order_they_landed_in(tmp_path):
+    runs = tmp_path / "sparsity_runs.csv"
+    landed = [("model", "2021", "0.3"), ("none", "2020", "0.15"), ("model", "2020", "0.0"),
+              ("none", "2021", "0.3")]
+    pd.DataFrame([{"model": "GRU4Rec", "dataset": "ml", "teacher": t, "method": names.method_name(t),
+                   "seed": seed, "sweep": "sparsity", "sweep_value": v, "seconds": 60}
+                  for t, seed, v in landed]).to_csv(runs, index=False)
+    assert sweep_runs_line(str(runs)).startswith(
+        "4 runs: GRU4Rec on ml, seeds 2020, 2021, methods Base, CSRec-M, sparsity in {0.0, 0.15, 0.3}; 4 min")
 
 
 def test_sweep_summary_follows_the_sweeps_order_not_the_landing_order(tmp_path):

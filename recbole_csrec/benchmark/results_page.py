@@ -126,15 +126,27 @@ def reading(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _listed(column: pd.Series) -> str:
+    """The distinct non-empty values, in numeric order where they are numbers (runs land in any
+    order when lanes run side by side), else in order of appearance."""
+    values = [v for v in dict.fromkeys(column.astype(str)) if v != ""]
+    try:
+        values = sorted(values, key=float)
+    except ValueError:
+        pass
+    return ", ".join(values)
+
+
 def sweep_runs_line(runs_csv: str) -> str:
     """What a sweep ran (from its `<name>_runs.csv`): runs, models, seeds, methods, values, time."""
     runs = read_results(runs_csv)
     if runs.empty:
         return ""
-    join = lambda column: ", ".join(str(v) for v in dict.fromkeys(runs[column]) if v != "")  # noqa: E731
     epochs = pd.to_numeric(runs.get("epochs", pd.Series(dtype=float)), errors="coerce")
-    return (f"{len(runs)} runs: {join('model')} on {join('dataset')}, seeds {join('seed')}, methods "
-            f"{join('method')}, {join('sweep')} in {{{join('sweep_value')}}}"
+    methods = ", ".join(ordered(runs["method"], METHOD_ORDER))
+    return (f"{len(runs)} runs: {_listed(runs['model'])} on {_listed(runs['dataset'])}, seeds "
+            f"{_listed(runs['seed'])}, methods {methods}, {_listed(runs['sweep'])} in "
+            f"{{{_listed(runs['sweep_value'])}}}"
             + (f", student epochs {int(epochs.min())}-{int(epochs.max())}" if epochs.notna().any() else "")
             + f"; {pd.to_numeric(runs['seconds'], errors='coerce').sum() / 60:.0f} min of runs "
             f"(`{runs_csv}`).\n\n")
