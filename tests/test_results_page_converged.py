@@ -227,12 +227,18 @@ def test_analyses_not_run_are_named_per_folder(files, tmp_path):
                    "metric": "ndcg@10", "value": 0.02}]).to_csv(some / "popularity.csv", index=False)
     (some / "popularity.png").write_bytes(b"png")
     (some / "length.csv").write_text("only the csv: not a finished analysis\n")
-    argv = ["--results", files["main"], "--analyses", str(some), str(tmp_path / "absent"),
+    sweeps = tmp_path / "GRU4Rec"  # a model's sweeps; its per-user analyses live in `some`
+    sweeps.mkdir()
+    pd.DataFrame([{"dataset": "lastfm", "model": "GRU4Rec", "method": "CSRec-M", "sweep_value": "1",
+                   "metric": "ndcg@10", "mean": 0.05}]).to_csv(sweeps / "num_teachers.csv", index=False)
+    (sweeps / "num_teachers.png").write_bytes(b"png")
+    argv = ["--results", files["main"], "--analyses", str(some), str(sweeps), str(tmp_path / "absent"),
             "--output", str(files["out"])]
     assert report_main(argv) == 0
     section = files["out"].read_text().split("## Analyses\n\n")[1]
     assert f"### popularity ({some})" in section and "### length" not in section
-    assert f"- `{some}`: not run yet: length, sparsity, num_teachers, sample_ratio, expectation" in section
+    assert f"- `{some}`: not run yet: length\n" in section
+    assert f"- `{sweeps}`: not run yet: length, sparsity, sample_ratio, expectation\n" in section
     assert f"- `{tmp_path / 'absent'}`: no analysis outputs yet" in section
 
 

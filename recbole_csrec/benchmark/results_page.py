@@ -31,6 +31,8 @@ from recbole_csrec.overrides import OneLineParser
 PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
                            "paper_table2_lastfm.csv")
 ANALYSIS_ORDER = ["popularity", "length", "sparsity", "num_teachers", "sample_ratio", "expectation"]
+# Computed from a results CSV's per-user files: one folder covers every model of that CSV.
+RESULT_ANALYSES = ("popularity", "length")
 
 
 # Our models compared with a paper model's rows: NextItNetLastItem is NextItNet with its readout
@@ -174,11 +176,14 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
     """Each folder's analyses in ANALYSIS_ORDER, then one line per folder naming the analyses it
     does not hold yet, so that a page built mid-suite says what has not run."""
     parts, missing = [], []
+    held = {folder: [name for name in ANALYSIS_ORDER if all(
+        os.path.isfile(os.path.join(folder, f"{name}.{ext}")) for ext in ("png", "csv"))] for folder in folders}
+    held_anywhere = {name for names in held.values() for name in names}
     for folder in folders:
         absent = []
         for name in ANALYSIS_ORDER:
             png, csv = (os.path.join(folder, f"{name}.{ext}") for ext in ("png", "csv"))
-            if not (os.path.isfile(png) and os.path.isfile(csv)):
+            if name not in held[folder]:
                 absent.append(name)
                 continue
             rel = os.path.relpath(png, os.path.dirname(os.path.abspath(output_md)))
@@ -187,8 +192,14 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
                          f"![{name}]({rel})\n\n"
                          f"<details><summary>{os.path.basename(csv)}</summary>\n\n"
                          f"{_markdown_frame(frame)}\n\n</details>")
+        # Not named: a per-user analysis another folder holds (it covers every model), and the
+        # sweeps of a folder that holds only per-user analyses (the sweeps go to model folders).
+        results_only = bool(held[folder]) and set(held[folder]) <= set(RESULT_ANALYSES)
+        absent = [name for name in absent
+                  if not (name in RESULT_ANALYSES and name in held_anywhere)
+                  and not (name not in RESULT_ANALYSES and results_only)]
         if absent:
-            missing.append(f"- `{folder}`: " + ("no analysis outputs yet" if len(absent) == len(ANALYSIS_ORDER)
+            missing.append(f"- `{folder}`: " + ("no analysis outputs yet" if not held[folder]
                                                  else "not run yet: " + ", ".join(absent)))
     if missing:
         parts.append("**Not run yet** (no `<analysis>.csv`/`.png` in the folder):\n\n" + "\n".join(missing))
