@@ -180,12 +180,8 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
         os.path.isfile(os.path.join(folder, f"{name}.{ext}")) for ext in ("png", "csv"))] for folder in folders}
     held_anywhere = {name for names in held.values() for name in names}
     for folder in folders:
-        absent = []
-        for name in ANALYSIS_ORDER:
+        for name in held[folder]:
             png, csv = (os.path.join(folder, f"{name}.{ext}") for ext in ("png", "csv"))
-            if name not in held[folder]:
-                absent.append(name)
-                continue
             rel = os.path.relpath(png, os.path.dirname(os.path.abspath(output_md)))
             frame = pd.read_csv(csv, keep_default_na=False)
             parts.append(f"### {name} ({folder})\n\n{sweep_runs_line(os.path.join(folder, f'{name}_runs.csv'))}"
@@ -195,8 +191,8 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
         # Not named: a per-user analysis another folder holds (it covers every model), and the
         # sweeps of a folder that holds only per-user analyses (the sweeps go to model folders).
         results_only = bool(held[folder]) and set(held[folder]) <= set(RESULT_ANALYSES)
-        absent = [name for name in absent
-                  if not (name in RESULT_ANALYSES and name in held_anywhere)
+        absent = [name for name in ANALYSIS_ORDER if name not in held[folder]
+                  and not (name in RESULT_ANALYSES and name in held_anywhere)
                   and not (name not in RESULT_ANALYSES and results_only)]
         if absent:
             missing.append(f"- `{folder}`: " + ("no analysis outputs yet" if not held[folder]

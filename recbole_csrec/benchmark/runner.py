@@ -40,11 +40,16 @@ def check_teachers(teachers: Sequence[str]) -> None:
             raise CSRecError(f"unknown teacher '{teacher}': accepted are {', '.join(accepted)}")
 
 
+def argv_key(arg: str) -> str:
+    """`key` of a `--key=value` argument."""
+    return arg[2:].split("=", 1)[0]
+
+
 def check_extra_argv(extra_argv: Sequence[str], reserved: Sequence[str] = RESERVED_KEYS) -> None:
     for arg in extra_argv:
         if not arg.startswith("--") or "=" not in arg:
             raise CSRecError(f"argument '{arg}' is not accepted: extra settings are --key=value")
-        key = arg[2:].split("=", 1)[0]
+        key = argv_key(arg)
         if key in reserved:
             raise CSRecError(f"--{key}=... is set by the suite itself (use --{key}s ...); "
                              f"accepted extras are other --key=value settings")
@@ -88,7 +93,7 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         for dataset, model in itertools.product(datasets, models):
             check_command_line(model, dataset, config_files, extra_argv, config_dict)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
-                "argv": sorted(arg for arg in extra_argv if arg[2:].split("=", 1)[0] not in LOCATION_KEYS)}
+                "argv": sorted(arg for arg in extra_argv if argv_key(arg) not in LOCATION_KEYS)}
     chash = config_hash(config_files, settings)
     # rows landed before LOCATION_KEYS left the hash carry the hash of the whole argv
     legacy_hash = config_hash(config_files, {**settings, "argv": sorted(extra_argv)})

@@ -14,6 +14,8 @@
 #   OUT=<folder> bash run_scripts/device/lastfm_lanes.sh
 # The image has numpy 2; .devrun/shim/sitecustomize.py restores the three aliases RecBole 1.2.1's
 # Config reads (see that file). Everything else is this repository's code, unchanged.
+# At the deadline it stops every analyze.py/benchmark.py process on the machine: run it only on
+# a machine of its own (the device), never beside other lanes.
 set -u
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)
