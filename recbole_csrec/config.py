@@ -278,8 +278,9 @@ def validate_csrec_config(config: Config) -> None:
                          "use true or false")
     if not isinstance(config["mask_input_items"], bool):
         raise CSRecError(f"mask_input_items={config['mask_input_items']!r} is not accepted: use True or False")
-    if not isinstance(config["detect_anomaly"], bool):
-        raise CSRecError(f"detect_anomaly={config['detect_anomaly']!r} is not accepted: use True or False")
+    for key in ("detect_anomaly", "fused_output", "all_positions", "bf16"):
+        if not isinstance(config[key], bool):
+            raise CSRecError(f"{key}={config[key]!r} is not accepted: use True or False")
     if not isinstance(config["diagnostics"], bool):
         raise CSRecError(f"diagnostics={config['diagnostics']!r} is not accepted: use True or False")
     if not isinstance(config["reuse_teachers"], bool):

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from recbole_csrec.soft_labels.base import SoftLabelBatch
+
 KL_DIRECTIONS = ("forward", "reverse")
 
 
@@ -86,7 +88,7 @@ def forward_student_objective(logits: torch.Tensor, teacher_log_probs: torch.Ten
         q = log_q.exp()
         if teacher_q_log_q is None:
             teacher_q_log_q = (q * log_q).nansum(dim=-1)  # 0 * log 0 (q = 0, log q = -inf) counts as 0
-        neg_entropy_r = _neg_entropy_of_soft_label(q, log_q, index, teacher_q_log_q.to(log_p.dtype))
+        neg_entropy_r = neg_entropy_of_soft_label(q, log_q, index, teacher_q_log_q.to(log_p.dtype))
         log_p_pad = log_p[:, 0]
         log_real_mass = log1mexp(log_p_pad)  # log(1 - p_0)
         weights = q.mul_(0.5 * beta).scatter_add_(1, index, torch.full_like(q[:, :1], 1.0 - 0.5 * beta))
@@ -97,7 +99,7 @@ def forward_student_objective(logits: torch.Tensor, teacher_log_probs: torch.Ten
     return StudentObjective(loss, ce)
 
 
-def _neg_entropy_of_soft_label(q: torch.Tensor, log_q: torch.Tensor, index: torch.Tensor,
+def neg_entropy_of_soft_label(q: torch.Tensor, log_q: torch.Tensor, index: torch.Tensor,
                                q_log_q: torch.Tensor) -> torch.Tensor:
     """sum_j r_j log r_j per row for r = q/2 + onehot/2, from q = softmax(e_u/T), its log and
     sum_j q_j log q_j."""
@@ -107,6 +109,16 @@ def _neg_entropy_of_soft_label(q: torch.Tensor, log_q: torch.Tensor, index: torc
     r_t = 0.5 * (q_t + 1.0)
     off_target = 0.5 * q_log_q - half_log2 - 0.5 * q_log_q_t + half_log2 * q_t
     return off_target + r_t * torch.log(r_t)
+
+
+def student_objective(logits: torch.Tensor, soft_labels: SoftLabelBatch, target: torch.Tensor,
+                      beta: float, direction: str = "forward") -> StudentObjective:
+    """(1-beta)*CE + beta*KL in `direction` from the student's full-item logits."""
+    if direction == "forward":
+        return forward_student_objective(logits, soft_labels.log_probs, target, beta, soft_labels.q_log_q)
+    ce = F.cross_entropy(logits.float(), target)
+    kl = soft_label_kl(logits, soft_labels.log_probs, target, direction)
+    return StudentObjective((1.0 - beta) * ce + beta * kl, ce.detach())
 
 
 def student_loss(ce: torch.Tensor, kl: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.checkpoint import config_meta, load_into, save_weights
 from recbole_csrec.errors import DivergenceError
 from recbole_csrec.metrics import require_rating_field
+from recbole_csrec.precision import bf16_active, bf16_autocast_dtype
 
 
 @dataclass
@@ -72,6 +73,7 @@ class CSRecTrainer(Trainer):
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
+    - with `bf16` (and bf16 units), RecBole's autocast in bf16 (recbole_csrec.precision);
     - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
     - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
       protocol; also what per-user ranks see, since they reuse `_full_sort_batch_eval`);
@@ -89,6 +91,9 @@ class CSRecTrainer(Trainer):
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
         super().__init__(config, model)
         self.phase = phase
+        # bf16: RecBole's own autocast (enable_amp) in bf16, where the device has bf16 units
+        self.bf16 = bf16_active(config)
+        self.enable_amp = self.enable_amp or self.bf16
         self.keep_valid_scores_mb = float(keep_valid_scores_mb)
         self._captured: list[torch.Tensor] | None = None  # this validation epoch's scores so far
         self._captured_bytes = 0
@@ -121,7 +126,8 @@ class CSRecTrainer(Trainer):
 
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
         self._epoch = epoch_idx
-        return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        with bf16_autocast_dtype(self.device.type, self.enable_amp and self.bf16):
+            return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
 
     def _check_nan(self, loss):
         if not torch.isfinite(loss).all():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recbole_csrec.loss import StudentObjective, forward_student_objective
+from recbole_csrec.loss import StudentObjective, student_objective
+from recbole_csrec.model.output_layer import ItemScores, fused_cross_entropy, fused_student_objective
 from recbole_csrec.soft_labels.base import SoftLabelBatch
 
 
@@ -15,34 +16,57 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
 
     - Recording: the full-item logits of the first call are kept in `logits`.
     - Student objective (`arm`): the first full-item call returns
-      (1-beta)*CE + beta*KL(r || P_f) instead of CE, computed from the same single log-softmax
-      (recbole_csrec.loss.forward_student_objective); its parts are kept in `objective`.
+      (1-beta)*CE + beta*KL instead of CE (recbole_csrec.loss.student_objective: one
+      log-softmax for the forward KL); its parts are kept in `objective`.
+    - Fused (`model/output_layer.py`): when the backbone ran under `capture_item_scores`, the
+      call receives ItemScores instead of logits and the same loss (CE, or the armed objective)
+      is computed block by block without them; `logits` then stays None.
 
     Call `reset()` before each forward.
     """
 
-    def __init__(self, n_items: int) -> None:
+    def __init__(self, n_items: int, bf16: bool = False) -> None:
         super().__init__()
         self.n_items = n_items
+        self.bf16 = bf16
         self.logits: torch.Tensor | None = None
         self.objective: StudentObjective | None = None
-        self._armed: tuple[SoftLabelBatch, float] | None = None
+        self.fused_calls = 0  # calls answered by the fused layer (tests, benchmarks)
+        self._armed: tuple[SoftLabelBatch, float, str] | None = None
+        self._target: torch.Tensor | None = None
 
     def reset(self) -> None:
-        self.logits, self.objective, self._armed = None, None, None
+        self.logits, self.objective, self._armed, self._target = None, None, None, None
 
-    def arm(self, soft_labels: SoftLabelBatch, beta: float) -> None:
-        """The next full-item call computes the student objective against these soft labels."""
-        self._armed = (soft_labels, beta)
+    def arm(self, soft_labels: SoftLabelBatch | None, beta: float, direction: str = "forward") -> None:
+        """The next full-item call computes the student objective against these soft labels
+        (None: plain CE, still reported in `objective`)."""
+        self._armed = (soft_labels, beta, direction)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def set_target(self, target: torch.Tensor) -> None:
+        """Targets that replace the backbone's own (all-position training: one per scored row)."""
+        self._target = target
+
+    def forward(self, logits, target: torch.Tensor) -> torch.Tensor:
+        if self._target is not None:
+            target = self._target
+        if isinstance(logits, ItemScores):
+            return self._fused(logits, target)
         if logits.dim() != 2 or logits.size(1) != self.n_items or self.logits is not None:
             return super().forward(logits, target)
         self.logits = logits
-        if self._armed is None:
+        if self._armed is None or self._armed[0] is None:
             return super().forward(logits, target)
-        soft_labels, beta = self._armed
+        soft_labels, beta, direction = self._armed
         self._armed = None
-        self.objective = forward_student_objective(logits, soft_labels.log_probs, target, beta,
-                                                   soft_labels.q_log_q)
+        self.objective = student_objective(logits, soft_labels, target, beta, direction)
+        return self.objective.loss
+
+    def _fused(self, scores: ItemScores, target: torch.Tensor) -> torch.Tensor:
+        self.fused_calls += 1
+        armed, self._armed = self._armed, None
+        if armed is None or armed[0] is None:
+            return fused_cross_entropy(scores, target, self.bf16)
+        soft_labels, beta, direction = armed
+        self.objective = fused_student_objective(scores, soft_labels, target, beta, direction, self.bf16)
         return self.objective.loss

@@ -57,9 +57,14 @@ NON_DETERMINING_KEYS = frozenset({
     "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
     "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
     "detect_anomaly",  # debugging only: the same weights either way
+    "fused_output",  # the same loss and gradients (to float rounding), computed in blocks
     "preset",  # a name for other keys' values, which enter the key themselves
     "diagnostics",  # reads the frozen teachers only
 })
+
+# Keys that determine a model only when set: at these values they are left out of the key, so that
+# teachers stored before the key existed (trained the same way) keep their keys.
+KEYED_ONLY_WHEN_SET = {"all_positions": False, "bf16": False}
 
 _fingerprints: dict[tuple, str] = {}
 _fingerprint_lock = threading.Lock()
@@ -104,7 +109,7 @@ def teacher_key_fields(teacher_config: Config, seed: int, extra: dict[str, Any] 
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown training objective {objective!r}: accepted are {', '.join(OBJECTIVES)}")
     model_config = {k: plain(v) for k, v in teacher_config.final_config_dict.items()
-                    if k not in NON_DETERMINING_KEYS}
+                    if k not in NON_DETERMINING_KEYS and KEYED_ONLY_WHEN_SET.get(k, object()) != v}
     # The run's `seed` reaches a phase only through the data split (every phase seeds its model,
     # dropout and shuffling from its own seed, the "seed" field below). Time-ordered splits are
     # deterministic, so there it cannot matter, and a Base run seeded s is CSRec-M's teacher seeded s.

@@ -1,0 +1,102 @@
+"""The fused output layer (`fused_output: True`) gives today's loss and gradients: for every model
+whose scores are seq_output @ item_embedding.T, Base and student, cached and on-the-fly soft
+labels, both KL directions; and the logits are never materialised."""
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed
+
+from recbole_csrec.config import CSRecConfig
+from recbole_csrec.model import CSRecStudent
+from recbole_csrec.model.output_layer import BLOCK_ELEMENTS, ItemScores, fused_cross_entropy
+from recbole_csrec.soft_labels import TeacherEnsemble
+from recbole_csrec.soft_labels.cache import build_soft_label_cache
+from recbole_csrec.utils import get_model
+from tests.conftest import TINY_NAME, fast_config
+
+MODELS = ["GRU4Rec", "NARM", "SASRec", "NextItNetLastItem", "NextItNet"]
+
+
+def _setup(data_path: str, model: str, **overrides):
+    config = CSRecConfig(model=model, dataset=TINY_NAME, config_dict=fast_config(
+        data_path, beta=0.3, temperature=2.0, reg_weight=0.05, **overrides))
+    init_seed(0, True)
+    train_data = data_preparation(config, create_dataset(config))[0]
+    return config, train_data
+
+
+def _step(config, dataset, model: str, soft_labels, batch, fused: bool):
+    config["fused_output"] = fused
+    init_seed(5, True)
+    student = CSRecStudent(config, dataset, get_model(model)(config, dataset), soft_labels).eval()
+    parts = student.calculate_loss(batch)
+    parts = parts if isinstance(parts, tuple) else (parts,)
+    sum(parts).backward()
+    grads = {name: p.grad.clone() for name, p in student.named_parameters() if p.grad is not None}
+    return [p.item() for p in parts], grads, student._recorder
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("kind", ["base", "on-the-fly forward", "cached forward",
+                                  "on-the-fly reverse", "cached reverse"])
+def test_fused_equals_unfused(tiny_data, model, kind):
+    direction = kind.split()[-1] if kind != "base" else "forward"
+    config, train_data = _setup(tiny_data, model, kl_direction=direction)
+    dataset = train_data._dataset
+    soft_labels = None
+    if kind != "base":
+        init_seed(9, True)
+        soft_labels = TeacherEnsemble([get_model(model)(config, dataset).eval()])
+        if kind.startswith("cached"):
+            soft_labels = build_soft_label_cache(soft_labels, dataset)
+    batch = next(iter(train_data))
+    got = {fused: _step(config, dataset, model, soft_labels, batch, fused) for fused in (False, True)}
+    (parts, grads, recorder), (fused_parts, fused_grads, fused_recorder) = got[False], got[True]
+    assert fused_recorder.fused_calls == 1 and fused_recorder.logits is None  # no [B x I] logits
+    assert recorder.fused_calls == 0
+    assert fused_parts == pytest.approx(parts, rel=1e-5, abs=2e-5)  # fp32 sums in another order
+    assert set(fused_grads) == set(grads) and len(grads) > 3
+    for name, grad in grads.items():
+        assert torch.allclose(fused_grads[name], grad, atol=1e-6, rtol=1e-4), name
+
+
+def test_blocks_cover_every_row(monkeypatch):
+    """Several row blocks (a catalogue large against BLOCK_ELEMENTS) give the one-block result."""
+    torch.manual_seed(0)
+    hidden = torch.randn(37, 8, requires_grad=True)
+    weight = torch.randn(50, 8, requires_grad=True)
+    target = torch.randint(1, 50, (37,))
+    expected = torch.nn.functional.cross_entropy(hidden @ weight.t(), target)
+    expected.backward()
+    want = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    monkeypatch.setattr("recbole_csrec.model.output_layer.BLOCK_ELEMENTS", 50 * 5)  # 5 rows a block
+    loss = fused_cross_entropy(ItemScores(hidden, weight), target)
+    loss.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert torch.allclose(hidden.grad, want[0], atol=1e-6) and torch.allclose(weight.grad, want[1], atol=1e-6)
+    assert BLOCK_ELEMENTS >= 1 << 20
+
+
+def test_other_matmuls_are_not_captured(tiny_data):
+    """Only seq_output @ item_embedding.T is captured: the teachers' scoring and the model's other
+    matmuls run as usual (the student's on-the-fly teacher is its own model)."""
+    from recbole_csrec.model.output_layer import capture_item_scores
+
+    config, train_data = _setup(tiny_data, "SASRec")
+    model = get_model("SASRec")(config, train_data._dataset)
+    other = get_model("SASRec")(config, train_data._dataset)
+    batch = next(iter(train_data))
+    with capture_item_scores(model):
+        scores = other.full_sort_predict(batch)
+        mine = torch.matmul(torch.ones(2, model.item_embedding.weight.size(1)), model.item_embedding.weight.t())
+        again = torch.matmul(torch.ones(2, model.item_embedding.weight.size(1)), model.item_embedding.weight.t())
+    assert isinstance(scores, torch.Tensor) and scores.shape[1] == dataset_items(train_data)
+    assert isinstance(mine, ItemScores)
+    assert isinstance(again, torch.Tensor)  # one capture per forward
+
+
+def dataset_items(train_data) -> int:
+    return int(train_data._dataset.item_num)
