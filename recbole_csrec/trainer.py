@@ -11,9 +11,11 @@ from recbole.trainer import Trainer
 from torch.utils.tensorboard import SummaryWriter
 
 from recbole_csrec.anomaly import anomaly_mode
+from recbole_csrec.data.all_positions import AllPositionLoader
 from recbole_csrec.checkpoint import config_meta, load_into, save_weights
 from recbole_csrec.errors import DivergenceError
 from recbole_csrec.metrics import require_rating_field
+from recbole_csrec.model.student import CSRecStudent
 from recbole_csrec.precision import bf16_active, bf16_autocast_dtype
 
 
@@ -66,6 +68,15 @@ def mask_input_items(scores: torch.Tensor, item_seq: torch.Tensor, positive_u: t
     return scores
 
 
+class _PlainStep:
+    """A model trained by its own calculate_loss, per row."""
+
+    all_positions = False
+
+    def __init__(self, model) -> None:
+        self.calculate_loss = model.calculate_loss
+
+
 class CSRecTrainer(Trainer):
     """RecBole's training loop, early stopping, evaluation and logging, with:
 
@@ -73,6 +84,8 @@ class CSRecTrainer(Trainer):
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
     - target ratings collected for Recall+/NDCG+ (recbole_csrec.metrics);
+    - with `all_positions` (a student that trains that way), batches of whole sequences
+      (recbole_csrec.data.all_positions);
     - with `bf16` (and bf16 units), RecBole's autocast in bf16 (recbole_csrec.precision);
     - autograd anomaly mode as `detect_anomaly` says (off by default; recbole_csrec.anomaly);
     - with `mask_input_items`, the input's items masked in full-sort evaluation (the authors'
@@ -104,6 +117,7 @@ class CSRecTrainer(Trainer):
         self.saved_model_file = weights_file or self.saved_model_file
         self.write_files = write_files
         self.best_epoch = -1
+        self._plain_stepper = None
         self._best_state: dict | None = None
         run_dir = self.tensorboard.log_dir
         self.tensorboard.close()
@@ -124,10 +138,40 @@ class CSRecTrainer(Trainer):
             if verbose:
                 self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")
 
-    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._epoch = epoch_idx
+        if loss_func is None:
+            stepper = self._stepper(train_data)
+            loss_func = stepper.calculate_loss
+            if stepper.all_positions:
+                train_data = self._all_position_loader(train_data)
         with bf16_autocast_dtype(self.device.type, self.enable_amp and self.bf16):
-            return super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+            return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def _stepper(self, train_data) -> CSRecStudent:
+        """The module whose calculate_loss trains `self.model`: the model itself when it is a
+        student, else (a plain RecBole model: a teacher, Base through the store) the same model in
+        a student without soft labels, so that `fused_output` and `all_positions` train it exactly
+        as they train Base (with both off, RecBole's own calculate_loss runs)."""
+        if isinstance(self.model, CSRecStudent):
+            return self.model
+        if self._plain_stepper is None:
+            if isinstance(getattr(self.model, "loss_fct", None), torch.nn.CrossEntropyLoss) and \
+                    (self.config["fused_output"] or self.config["all_positions"]):
+                self._plain_stepper = CSRecStudent(self.config, train_data._dataset, self.model)
+            else:
+                if self.config["all_positions"]:
+                    self.logger.info(f"all_positions: {type(self.model).__name__} ({self.phase}) trains per row")
+                self._plain_stepper = _PlainStep(self.model)
+        return self._plain_stepper
+
+    def _all_position_loader(self, train_data):
+        """The all-position view of `train_data` (built once per loader; data/all_positions.py)."""
+        if isinstance(train_data, AllPositionLoader) or not hasattr(train_data, "_dataset"):
+            return train_data  # already wrapped, or prepared batches (benchmarks)
+        if getattr(self, "_wrapped", (None, None))[0] is not train_data:
+            self._wrapped = (train_data, AllPositionLoader(train_data))
+        return self._wrapped[1]
 
     def _check_nan(self, loss):
         if not torch.isfinite(loss).all():

@@ -13,6 +13,8 @@
 #                                                          # for GRU4Rec also Base, seed 2020, with
 #                                                          # each option alone, and with both plus
 #                                                          # the authors' Base batch size (64)
+#   bash run_scripts/lastfm_reproduction.sh allpositions MODEL # Base and CSRec-M x SEEDS with
+#                                                          # all_positions=True (docs/performance.md)
 #   bash run_scripts/lastfm_reproduction.sh readout NextItNet # RecBole's NextItNet vs NextItNetLastItem
 #                                                          # (Base x SEEDS): why the table runs the latter
 #   bash run_scripts/lastfm_reproduction.sh analyses MODEL # the paper's analyses at convergence (m, p,
@@ -33,8 +35,8 @@
 # one lane TEACHERS="data training", the other TEACHERS="none pop model"; a landed row is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: lastfm_reproduction.sh search|table|bridge|readout|analyses MODEL}
-model=${2:?usage: lastfm_reproduction.sh search|table|bridge|readout|analyses MODEL}
+stage=${1:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|readout|analyses MODEL}
+model=${2:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|readout|analyses MODEL}
 STORE=${STORE:-results/lastfm_converged}
 OUT=docs/results/converged
 files="docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml"
@@ -106,6 +108,19 @@ bridge)
       --mask_input_items=True --train_batch_size=64 "${common[@]}" || true
     MESSAGE="docs/results/converged: $model bridge single-option rows" commit $OUT/bridge.csv $OUT/per_user
   fi
+  ;;
+allpositions)
+  # all_positions=True (one forward pass per window; docs/performance.md) for Base and CSRec-M at
+  # the table's beta/T, beside the table's per-row rows; its own file and store entries.
+  choice=$(student_choice)
+  for seed in ${SEEDS:-2020 2021 2022}; do
+    for teacher in ${TEACHERS:-none model}; do
+      python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets lastfm --seeds "$seed" \
+        --config_files $files --output $OUT/lastfm_all_positions.csv --no_table --all_positions=True \
+        --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
+      MESSAGE="docs/results/converged: $model all_positions $teacher seed $seed" commit $OUT/lastfm_all_positions.csv $OUT/per_user
+    done
+  done
   ;;
 readout)
   # RecBole's NextItNet (reads the last column: padding for right-padded shorter inputs) against

@@ -53,8 +53,8 @@ class TwoPartStudent(CSRecStudent):
     def calculate_loss(self, interaction):
         self._recorder.reset()
         soft_labels = self.soft_labels.batch(interaction, self.temperature)
-        ce = self.backbone.calculate_loss(interaction)
-        kl = soft_label_kl(self._recorded_logits(), soft_labels.log_probs, interaction[self.POS_ITEM_ID])
+        ce = self.backbone.calculate_loss(interaction)  # unfused: the recorder keeps the logits
+        kl = soft_label_kl(self._recorder.logits, soft_labels.log_probs, interaction[self.POS_ITEM_ID])
         return student_loss(ce, kl, self.beta)
 
 

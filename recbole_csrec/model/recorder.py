@@ -33,23 +33,26 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
         self.objective: StudentObjective | None = None
         self.fused_calls = 0  # calls answered by the fused layer (tests, benchmarks)
         self._armed: tuple[SoftLabelBatch, float, str] | None = None
-        self._target: torch.Tensor | None = None
+        self._positions: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def reset(self) -> None:
-        self.logits, self.objective, self._armed, self._target = None, None, None, None
+        self.logits, self.objective, self._armed, self._positions = None, None, None, None
 
     def arm(self, soft_labels: SoftLabelBatch | None, beta: float, direction: str = "forward") -> None:
         """The next full-item call computes the student objective against these soft labels
         (None: plain CE, still reported in `objective`)."""
         self._armed = (soft_labels, beta, direction)
 
-    def set_target(self, target: torch.Tensor) -> None:
-        """Targets that replace the backbone's own (all-position training: one per scored row)."""
-        self._target = target
+    def select_positions(self, mask: torch.Tensor, target: torch.Tensor) -> None:
+        """All-position training: the backbone scores [B, L] positions; the loss takes those in
+        `mask` (row-major order), with `target` (one per selected position) instead of its own."""
+        self._positions = (mask, target)
 
     def forward(self, logits, target: torch.Tensor) -> torch.Tensor:
-        if self._target is not None:
-            target = self._target
+        if self._positions is not None:
+            (mask, target), self._positions = self._positions, None
+            logits = ItemScores(logits.hidden[mask], logits.weight) if isinstance(logits, ItemScores) \
+                else logits[mask]
         if isinstance(logits, ItemScores):
             return self._fused(logits, target)
         if logits.dim() != 2 or logits.size(1) != self.n_items or self.logits is not None:
