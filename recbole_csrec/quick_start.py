@@ -20,6 +20,7 @@ from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.teachers.store import teacher_key, teacher_key_fields
+from recbole_csrec.threads import use_allowed_cores
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.utils import get_model
 
@@ -68,6 +69,7 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     (a DataFrame, see recbole_csrec.evaluation), for paired tests and analyses.
     """
     config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
+    use_allowed_cores()
     with anomaly_mode(config["detect_anomaly"]):
         return _run(config, teacher_config, saved, per_user, trainer_class, evaluate_test)
 

@@ -14,6 +14,7 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.data.all_positions import AllPositionLoader
 from recbole_csrec.checkpoint import config_meta, load_into, save_weights
 from recbole_csrec.errors import DivergenceError
+from recbole_csrec.evaluation_collector import TopkCollector
 from recbole_csrec.metrics import require_rating_field
 from recbole_csrec.model.student import CSRecStudent
 from recbole_csrec.precision import bf16_active, bf16_autocast_dtype
@@ -80,6 +81,7 @@ class _PlainStep:
 class CSRecTrainer(Trainer):
     """RecBole's training loop, early stopping, evaluation and logging, with:
 
+    - RecBole's Collector without its [users x items] position matrix (evaluation_collector);
     - its own weight file per phase (`weights_file`), loadable with weights_only=True;
     - tensorboard scalars under `<run>/<phase>/`;
     - the best-validation weights restored into the model after `fit`;
@@ -104,6 +106,7 @@ class CSRecTrainer(Trainer):
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
         super().__init__(config, model)
         self.phase = phase
+        self.eval_collector = TopkCollector(config)  # RecBole's, minus three [users x items] passes
         # bf16: RecBole's own autocast (enable_amp) in bf16, where the device has bf16 units
         self.bf16 = bf16_active(config)
         self.enable_amp = self.enable_amp or self.bf16

@@ -48,11 +48,14 @@ from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
 from recbole_csrec.atomic import write_atomic
+from recbole_csrec.benchmark.roofline import probe_machine, ratio_lines, roofline_table, speed_figures
 from recbole_csrec.benchmark.memory import (GLIBC_MMAP_THRESHOLD, PeakMemory, tensor_bytes,
                                             use_measurable_allocator)
-from recbole_csrec.data import ensure_dataset_files, reseed_loader
-from recbole_csrec.errors import exit_code
+from recbole_csrec.data import ensure_dataset_files, reseed_loader, subsample_sequences
+from recbole_csrec.data.all_positions import is_causal_model
+from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.model import CSRecStudent
+from recbole_csrec.precision import bf16_units
 from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.run_logger import init_logger
@@ -105,6 +108,14 @@ class Phase:
         return sum(timed) / len(timed)
 
 
+def phase_batches(phase: Phase, per_row: list, count: int) -> list:
+    """The first `count` batches the phase trains on: per-row batches, or whole sequences."""
+    if not isinstance(phase.trainer, CSRecTrainer) or not phase.trainer._stepper(phase.train_data).all_positions:
+        return per_row
+    loader = phase.trainer._all_position_loader(phase.train_data)
+    return [batch for _, batch in zip(range(count), loader)]
+
+
 def machine_info(device: torch.device) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -136,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="torch intra-op threads (1 is steadier on a shared machine)")
     parser.add_argument("--memory_batches", type=int, default=8,
                         help="training batches of each phase's memory pass (after the timed epochs)")
+    parser.add_argument("--train_fraction", type=float, default=1.0,
+                        help="time epochs over this share of the training sequences (item count and step "
+                             "shapes unchanged; epoch seconds scale with it, ratios do not)")
     parser.add_argument("--note", default="", help="a line about the machine, written to the doc")
     return parser
 
@@ -189,6 +203,10 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     init_logger(config)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
+    if not 0.0 < args.train_fraction <= 1.0:
+        raise CSRecError(f"--train_fraction={args.train_fraction} is outside (0, 1]")
+    if args.train_fraction < 1.0:
+        train_data = subsample_sequences(train_data, args.train_fraction, int(config["seed"]))
     ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=dataset,
                          train_data=train_data, valid_data=valid_data, test_data=test_data,
                          run_dir=tempfile.mkdtemp(prefix="bench-"), saved=False)
@@ -228,16 +246,34 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     def csrec_trainer(model) -> CSRecTrainer:
         return CSRecTrainer(config, model.to(device), phase="bench", weights_file="", write_files=False)
 
+    def student_phase(name: str, soft_labels=None, **keys) -> Phase:
+        """A CSRec student (Base without soft labels) built with these keys set."""
+        saved = {key: config[key] for key in keys}
+        for key, value in keys.items():
+            config[key] = value
+        try:
+            trainer = csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), soft_labels))
+        finally:
+            for key, value in saved.items():
+                config[key] = value
+        return Phase(name, trainer, train_data, ours, soft_labels)
+
+    bf16_ok, bf16_found = bf16_units(device.type)
+    all_positions_ok = is_causal_model(get_model(config["model"]))
     phases = [
         Phase("RecBole as shipped", Trainer(config, model(seed)), train_data, recbole_anomaly),
-        Phase("Base", csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed))), train_data, ours),
-        Phase("CSRec student, cached",
-              csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), cache)), train_data, ours,
-              cache),
-        Phase("CSRec student, on-the-fly",
-              csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), ensemble)), train_data, ours,
-              ensemble),
+        student_phase("Base, unfused", fused_output=False, all_positions=False, bf16=False),
+        student_phase("Base", fused_output=True, all_positions=False, bf16=False),
+        *([student_phase("Base, bf16", fused_output=True, all_positions=False, bf16=True)] if bf16_ok else []),
+        *([student_phase("Base, all positions", fused_output=True, all_positions=True, bf16=False)]
+          if all_positions_ok else []),
+        student_phase("CSRec student, cached", cache, fused_output=True, all_positions=False, bf16=False),
+        *([student_phase("CSRec student, cached, all positions", cache, fused_output=True, all_positions=True,
+                         bf16=False)] if all_positions_ok and cached else []),
+        student_phase("CSRec student, on-the-fly", ensemble, fused_output=True, all_positions=False, bf16=False),
     ]
+    rates = probe_machine(bf16=bf16_ok)
+    print(f"[bench] {rates.describe()}", flush=True)
     reseed_loader(train_data, seed)
     for epoch in range(epochs):  # alternate, so that load from other jobs hits every phase alike
         for phase in phases:
@@ -248,19 +284,23 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     use_measurable_allocator()
     batches = [batch for _, batch in zip(range(args.memory_batches), train_data)]
     for phase in phases:
-        phase.measure_memory(batches)
+        phase.measure_memory(phase_batches(phase, batches, args.memory_batches))
     use_measurable_allocator(GLIBC_MMAP_THRESHOLD)  # a caller in this process (a test) runs on as before
     print("[bench] peak memory over " + str(len(batches)) + " batches: "
           + ", ".join(f"{p.name} {p.peak / MB:.1f} MB" for p in phases), flush=True)
 
-    recbole, base, student, on_the_fly = phases
+    by_name = {p.name: p for p in phases}
+    recbole, base, student, on_the_fly = (by_name[n] for n in ("RecBole as shipped", "Base", "CSRec student, cached",
+                                                                 "CSRec student, on-the-fly"))
+    speed = speed_figures(phases, by_name, batches[0], rates, int(config["train_batch_size"]),
+                          int(dataset.item_num), bf16_ok, bf16_found, all_positions_ok)
     base_wall, student_wall = sum(base.seconds), sum(student.seconds)
     csrec_wall = teacher_fit + build_seconds + student_wall
     cache_mb = getattr(cache, "nbytes", 0) / MB
     memory_limit = (base.peak / MB + cache_mb) * 1.2
     return {
         "model": config["model"], "dataset": config["dataset"], "teacher": args.teacher, "m": m,
-        "epochs": epochs, "rows": len(train_data._dataset), "items": int(dataset.item_num),
+        "epochs": epochs, "rows": len(train_data._dataset), "train_fraction": args.train_fraction, "items": int(dataset.item_num),
         "batch": int(config["train_batch_size"]), "max_len": int(config["MAX_ITEM_LIST_LENGTH"]),
         "cached": cached, "recbole_anomaly": recbole_anomaly, "detect_anomaly": ours,
         "recbole_epoch": recbole.per_epoch, "base_recbole_ratio": base.per_epoch / recbole.per_epoch,
@@ -278,7 +318,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
         "otf_peak_mb": on_the_fly.peak / MB, "memory_limit_mb": memory_limit,
         "teacher_fit": teacher_fit, "base_wall": base_wall, "csrec_wall": csrec_wall,
         "wall_ratio": csrec_wall / base_wall, "wall_target": (m + 1) * 1.1,
-        "machine": machine_info(device),
+        "machine": machine_info(device), **speed,
     }
 
 
@@ -319,6 +359,8 @@ def report_lines(r: dict[str, Any]) -> list[str]:
         f"(teachers {r['teacher_fit']:.2f}s + cache {r['build_seconds']:.2f}s + student) / Base "
         f"{r['base_wall']:.2f}s = {r['wall_ratio']:.2f} (target <= (m+1) x 1.1 = {r['wall_target']:.2f}: "
         f"{ok(r['wall_ratio'] <= r['wall_target'])})",
+        "", *(roofline_table(r) if "roofline" in r else []), "",
+        *[f"- {line}" for line in (ratio_lines(r) if "roofline" in r else [])],
     ]
 
 
@@ -376,7 +418,9 @@ def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> Non
     machine = "; ".join(f"{k}: {v}" for k, v in result["machine"].items())
     body = [f"## {result['model']} on {result['dataset']} (teacher {result['teacher']}, m={result['m']})", "",
             f"`{command}`", "",
-            f"{datetime.date.today().isoformat()}; {result['rows']} training rows, {result['items']} items, "
+            f"{datetime.date.today().isoformat()}; {result['rows']} training rows"
+            + (f" ({result['train_fraction']:g} of the sequences)" if result.get("train_fraction", 1) < 1 else "")
+            + f", {result['items']} items, "
             f"batch {result['batch']}, MAX_ITEM_LIST_LENGTH {result['max_len']}, {result['epochs']} epochs.",
             f"Machine: {machine}.", *([f"Note: {note}"] if note else []), "",
             *report_lines(result), "",
@@ -416,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         write_doc(args.output, result, command, args.note)
         print(f"[bench] wrote {args.output}")
         print(f"base/recbole epoch ratio: {result['base_recbole_ratio']:.2f}")
-        print(f"student/base epoch ratio: {result['ratio']:.2f}")
+        for line in ratio_lines(result):
+            print(line)
 
     return exit_code("bench_speed", bench)
 

@@ -226,10 +226,5 @@ def fused_student_objective(scores: ItemScores, soft_labels: SoftLabelBatch, tar
     return StudentObjective(parts[0], parts[1].detach())
 
 
-def matmul_flops(rows: int, n_items: int, dim: int) -> float:
-    """Multiply-adds x 2 of the fused layer's three matmuls (forward, dh, dW)."""
-    return 3 * 2.0 * rows * n_items * dim
-
-
 __all__ = ["ItemScores", "capture_item_scores", "fused_cross_entropy", "fused_student_objective",
            "BLOCK_ELEMENTS"]

@@ -1,0 +1,83 @@
+"""Full-ranking evaluation speed: RecBole's Trainer against CSRecTrainer on the same model and
+validation data, measured interleaved, beside the floor (the score matrix and its top-k alone).
+
+    python run_scripts/bench_eval.py --model GRU4Rec --dataset yelp --config_files=<yelp.yaml ...>
+        [--repeats 3] [--threads 1] [--key=value ...]
+
+Prints seconds per validation of each, `eval csrec/recbole ratio: R` and
+`eval csrec/floor ratio: R` (the floor: full_sort_predict and torch.topk over every batch), and
+checks that both trainers report the same metrics (bit-identical).
+"""
+from __future__ import annotations
+
+import sys
+from time import perf_counter
+
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.trainer import Trainer
+from recbole.utils import init_seed
+
+from recbole_csrec.anomaly import anomaly_mode
+from recbole_csrec.config import CSRecConfig
+from recbole_csrec.data import ensure_dataset_files
+from recbole_csrec.errors import CSRecError, exit_code
+from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.trainer import CSRecTrainer
+from recbole_csrec.utils import get_model
+
+
+def floor_seconds(model, valid_data, k: int) -> float:
+    """The evaluation's irreducible work: every batch's scores and their top-k."""
+    start = perf_counter()
+    with torch.no_grad():
+        for interaction, _, _, _ in valid_data:
+            torch.topk(model.full_sort_predict(interaction), k, dim=-1)
+    return perf_counter() - start
+
+
+def measure() -> None:
+    parser = OneLineParser(prog="bench_eval.py")
+    parser.add_argument("--model", default="GRU4Rec")
+    parser.add_argument("--dataset", default="ml")
+    parser.add_argument("--config_files", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args, rest = parser.parse_known_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    files = args.config_files.split() if args.config_files else None
+    check_command_line(args.model, args.dataset, files, rest)
+    with recbole_argv(rest):
+        config = CSRecConfig(model=args.model, dataset=args.dataset, config_file_list=files,
+                             config_dict={"show_progress": False, "state": "WARNING"})
+    ensure_dataset_files(config)
+    init_seed(config["seed"], config["reproducibility"])
+    _, valid, _ = data_preparation(config, create_dataset(config))
+    model = get_model(args.model)(config, valid._dataset).to(config["device"]).eval()
+    trainers = {"recbole": Trainer(config, model),
+                "csrec": CSRecTrainer(config, model, phase="timing", weights_file="", write_files=False)}
+    seconds = {name: [] for name in (*trainers, "floor")}
+    results = {}
+    with anomaly_mode(False):
+        for _ in range(args.repeats):
+            for name, trainer in trainers.items():
+                start = perf_counter()
+                results[name] = trainer.evaluate(valid, load_best_model=False)
+                seconds[name].append(perf_counter() - start)
+            seconds["floor"].append(floor_seconds(model, valid, max(config["topk"])))
+    if results["recbole"] != results["csrec"]:
+        raise CSRecError(f"the trainers disagree: RecBole {dict(results['recbole'])} vs CSRec {dict(results['csrec'])}")
+    best = {name: min(values) for name, values in seconds.items()}
+    print(f"{args.model} on {args.dataset}: {len(valid._dataset)} validation rows x {valid._dataset.item_num} "
+          f"items, eval batch {config['eval_batch_size']}, torch threads {torch.get_num_threads()}, "
+          f"best of {args.repeats}")
+    for name, value in best.items():
+        print(f"{name}: {value:.2f} s per validation")
+    print("metrics identical: yes")
+    print(f"eval csrec/recbole ratio: {best['csrec'] / best['recbole']:.2f}")
+    print(f"eval csrec/floor ratio: {best['csrec'] / best['floor']:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(exit_code("bench_eval.py", measure))
