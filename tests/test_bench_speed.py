@@ -21,11 +21,16 @@ def test_bench_speed_quick(tiny_data, tmp_path, capsys):
     assert speed.main(_argv("GRU4Rec", tiny_data, output)) == 0
     assert torch.is_anomaly_enabled() == anomaly_before  # the caller's setting survives the bench
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2].startswith("base/recbole epoch ratio: ")
-    assert lines[-1].startswith("student/base epoch ratio: ")
-    for line in lines[-2:]:
-        ratio = line.rsplit(" ", 1)[1]
-        assert len(ratio.split(".")[1]) == 2 and float(ratio) > 0
+    final = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in lines[-9:] if ": " in line}
+    numeric = ["base/recbole epoch ratio", "fused/unfused step ratio", "all_positions/per_row epoch ratio",
+               "student/base epoch ratio", "student/base epoch ratio (all positions)", "gemm fraction"]
+    for label in numeric:  # the printed lines, each a ratio measured in this run
+        ratio = final[label]
+        assert len(ratio.split(".")[1]) == 2 and float(ratio) > 0, label
+    from recbole_csrec.precision import bf16_units
+    bf16 = final["bf16 fused/unfused step ratio"]
+    assert float(bf16) > 0 if bf16_units("cpu")[0] else bf16.startswith("n/a (this CPU has no bf16 units")
+    assert float(final["output layer alone fused/unfused ratio"].split()[0]) > 0
     text = output.read_text()
     assert "<!-- bench:GRU4Rec-tiny-model -->" in text
     assert "bench_speed.py --model GRU4Rec --dataset tiny" in text and "--output" not in text
