@@ -119,8 +119,10 @@ class _FusedLinearLoss(torch.autograd.Function):
                 part_sums = block_fn(z, block)
                 sums = part_sums if sums is None else sums + part_sums
                 dz = z.to(matmul_dtype)  # no copy in fp32
-                grad_h[block] = dz @ w
-                grad_w += dz.t() @ h[block]
+                torch.mm(dz, w, out=grad_h[block]) if matmul_dtype == torch.float32 else \
+                    grad_h[block].copy_(dz @ w)
+                grad_w.addmm_(dz.t(), h[block]) if matmul_dtype == torch.float32 else \
+                    grad_w.add_(dz.t() @ h[block])
         ctx.save_for_backward(grad_h, grad_w)
         ctx.dtypes, ctx.n_rows = (hidden.dtype, weight.dtype), n_rows
         return sums / n_rows  # batch means, as RecBole's CE (reduction='mean')
@@ -140,14 +142,24 @@ def fused_linear_loss(scores: ItemScores, block_fn: BlockFn, bf16: bool = False)
 
 # ---- block functions ---------------------------------------------------------------------
 
+def _exp_shifted_(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z <- exp(z - rowmax) in place; returns (lse, rowsum of the new z), both [rows, 1]. One exp
+    pass over the block (torch.logsumexp followed by softmax would make two: exp is the costliest
+    elementwise pass on CPU, docs/performance.md)."""
+    row_max = z.amax(dim=1, keepdim=True)
+    z.sub_(row_max).exp_()
+    row_sum = z.sum(dim=1, keepdim=True)
+    return row_max + row_sum.log(), row_sum
+
+
 def _ce_block(target: torch.Tensor) -> BlockFn:
     """CE over all columns (padding included, as RecBole's CE); part 0 = CE."""
     def block_fn(z: torch.Tensor, block: slice) -> torch.Tensor:
         index = target[block].unsqueeze(1)
-        lse = torch.logsumexp(z, dim=1, keepdim=True)
-        ce = (lse - z.gather(1, index)).sum()
-        z.sub_(lse).exp_().scatter_add_(1, index, z.new_full(index.shape, -1.0))  # softmax - onehot
-        return ce.reshape(1)
+        z_t = z.gather(1, index)
+        lse, row_sum = _exp_shifted_(z)
+        z.div_(row_sum).scatter_add_(1, index, z.new_full(index.shape, -1.0))  # softmax - onehot
+        return (lse - z_t).sum().reshape(1)
     return block_fn
 
 
@@ -166,17 +178,17 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
         q_log_q = (soft_labels.q_log_q[block].float() if soft_labels.q_log_q is not None
                    else (q * log_q).nansum(dim=1))
         neg_entropy_r = neg_entropy_of_soft_label(q, log_q, index, q_log_q)
-        lse = torch.logsumexp(z, dim=1, keepdim=True)
         z_t = z.gather(1, index)
-        log_p_pad = z[:, :1] - lse
-        lse_real = lse + log1mexp(log_p_pad)
-        q_dot_z = (q[:, 1:] * z[:, 1:]).sum(dim=1, keepdim=True)  # q_0 = 0 (padding)
+        z_pad = z[:, :1].clone()
+        # sum_{j>=1} q_j z_j as a batched dot product (no [rows x |I|] temporary); q_0 = 0 (padding)
+        q_dot_z = torch.bmm(q.unsqueeze(1), z.unsqueeze(2)).squeeze(2) - q[:, :1] * z_pad
+        lse, row_sum = _exp_shifted_(z)                            # z <- exp(z - max): p * row_sum
+        lse_real = lse + log1mexp(z_pad - lse)
         ce_rows = lse - z_t
         kl_rows = neg_entropy_r.unsqueeze(1) - 0.5 * q_dot_z - 0.5 * z_t + lse_real
         objective = ((1.0 - beta) * ce_rows + beta * kl_rows).sum()
-        z.sub_(lse).exp_()                                         # p over all columns
-        p_pad = z[:, :1].clone()
-        z.mul_((1.0 - beta) + beta * torch.exp(lse - lse_real))    # real columns
+        p_pad = z[:, :1] / row_sum
+        z.mul_(((1.0 - beta) + beta * torch.exp(lse - lse_real)) / row_sum)  # real columns
         z[:, :1] = (1.0 - beta) * p_pad                            # padding: CE part only
         z.sub_(q.mul_(0.5 * beta)).scatter_add_(1, index, z.new_full(index.shape, -(1.0 - 0.5 * beta)))
         return torch.stack([objective, ce_rows.sum()])
