@@ -1,6 +1,6 @@
 """`python -m recbole_csrec.prepare_cli`: raw interactions -> RecBole pre-split files (paper protocol).
 
-    python -m recbole_csrec.prepare_cli --input FILE --format {atomic,csv} --name NAME --window L
+    python -m recbole_csrec.prepare_cli --input FILE --format {atomic,csv,sequences} --name NAME --window L
         [--min-count 5] [--window-alignment disjoint|end_aligned] [--user-col user_id --item-col item_id --rating-col rating --time-col timestamp]
         [--sep SEP] [--output-dir dataset]
     python -m recbole_csrec.prepare_cli stats NAME [--output-dir dataset]
@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 
+from recbole_csrec.data.protocol import INPUT_FORMATS
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.overrides import OneLineParser
 
@@ -28,8 +29,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m recbole_csrec.prepare_cli", allow_abbrev=False,
                            description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="raw interaction file")
-    parser.add_argument("--format", required=True, choices=["atomic", "csv"],
-                        help="atomic: a RecBole .inter file; csv: a delimited file with a header")
+    parser.add_argument("--format", required=True, choices=list(INPUT_FORMATS),
+                        help="; ".join(f"{name}: {what}" for name, what in INPUT_FORMATS.items()))
     parser.add_argument("--name", required=True, help="dataset name (folder and file prefix)")
     parser.add_argument("--window", type=int, required=True, help="window length L (>= 3)")
     parser.add_argument("--min-count", type=int, default=5, help="k of the iterated k-core filter")
@@ -42,7 +43,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rating-col", default=None, help="default: 'rating' if present")
     parser.add_argument("--time-col", default=None,
                         help="default: 'timestamp' if present; without one, file order is the order")
-    parser.add_argument("--sep", default=None, help="field separator (default: tab for atomic, ',' for csv)")
+    parser.add_argument("--sep", default=None,
+                        help="field separator (default: tab for atomic, ',' for csv, whitespace for sequences)")
     parser.add_argument("--output-dir", default="dataset", help="data_path: NAME/ is written under it")
     return parser
 

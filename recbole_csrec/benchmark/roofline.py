@@ -70,10 +70,11 @@ def output_layer_bytes(rows: int, n_items: int, dim: int, fused: bool) -> float:
     in cache. Unfused (RecBole's CE): the logits written, log-softmax reads them twice and writes
     its output, NLL's backward writes a zero-filled gradient, log-softmax's backward reads two
     tensors and writes one, and the two gradient matmuls read it: 10 passes. Fused: the block is
-    written, read twice (logsumexp), read and written by exp, and read by both matmuls: 7 passes
-    of which none leave the cache when a block fits in it (not counted then)."""
+    written, read by the row max, read and written by the shift and by exp, read by the row sum,
+    read and written by the normalisation, and read by both matmuls: 11 passes, of which none
+    leave the cache when a block fits in it (not counted then)."""
     weight = 4 * n_items * dim * _FP32
-    passes = 7 if fused else 10
+    passes = 11 if fused else 10
     block_rows = min(rows, max(1, BLOCK_ELEMENTS // n_items)) if fused else rows
     spills = block_rows * n_items * _FP32 > CACHE_BYTES
     return weight + (passes * rows * n_items * _FP32 if spills else 0.0)

@@ -68,6 +68,35 @@ class Stats:
     notes: list[str] = field(default_factory=list)  # what was assumed about the input
 
 
+# Input formats prepare reads (prepare_cli's --format choices come from here).
+INPUT_FORMATS = {
+    "atomic": "a RecBole .inter file",
+    "csv": "a delimited file with a header",
+    "sequences": "one user per line, 'user item item ...' in time order (the SASRec/S3Rec files)",
+}
+
+
+def read_sequences_file(path: str, sep: str | None = None) -> pd.DataFrame:
+    """A sequences file (one user per line: the user id, then the user's items in time order,
+    separated by whitespace or `sep`) as columns user, item, time (time = position in the line).
+    Blank lines are skipped; a user listed twice continues their sequence."""
+    users, items, positions = [], [], []
+    next_position: dict[str, int] = {}
+    with open(path, encoding="utf-8-sig", newline=None) as handle:  # BOM dropped, CRLF read
+        for line in handle:
+            fields = [f.strip() for f in (line.split(sep) if sep else line.split())]
+            fields = [f for f in fields if f]
+            if not fields:
+                continue
+            user, sequence = fields[0], fields[1:]
+            start = next_position.get(user, 0)
+            users += [user] * len(sequence)
+            items += sequence
+            positions += range(start, start + len(sequence))
+            next_position[user] = start + len(sequence)
+    return pd.DataFrame({"user": users, "item": items, "time": np.asarray(positions, dtype=float)})
+
+
 def read_atomic_file(path: str, sep: str = "\t") -> pd.DataFrame:
     """A RecBole atomic file as strings in file order, columns named by field (`item_id:token`
     -> `item_id`); the full header is kept in `frame.attrs["header"]` for writing it back."""
@@ -93,6 +122,20 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
     """
     if not os.path.isfile(path):
         raise CSRecError(f"input file '{path}' does not exist")
+    if fmt not in INPUT_FORMATS:
+        raise CSRecError(f"--format={fmt!r} is not accepted: use {', '.join(INPUT_FORMATS)}")
+    if fmt == "sequences":
+        if explicit:
+            raise CSRecError(f"--{explicit[0]}-col does not apply to --format=sequences: its lines "
+                             "hold a user and items only (time = position in the line)")
+        try:
+            frame = read_sequences_file(path, sep)
+        except UnicodeDecodeError as error:
+            raise CSRecError(f"input file '{path}' cannot be read as sequences (UTF-8): {error}") from None
+        if frame.empty:
+            raise CSRecError(f"input file '{path}' has no interactions: every line is blank or a "
+                             "user without items ('user item item ...' expected)")
+        return frame
     # utf-8-sig drops a BOM; pandas reads CRLF line ends (values and names are stripped below).
     try:
         if fmt == "atomic":
@@ -100,8 +143,6 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
         elif fmt == "csv":
             raw = pd.read_csv(path, sep=sep or ",", dtype=str, keep_default_na=False, encoding="utf-8-sig")
             raw.columns = [c.strip() for c in raw.columns]
-        else:
-            raise CSRecError(f"--format={fmt!r} is not accepted: use atomic or csv")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CSRecError(f"input file '{path}' cannot be read as {fmt} (UTF-8): {first}") from None
