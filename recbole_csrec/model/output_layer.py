@@ -119,10 +119,8 @@ class _FusedLinearLoss(torch.autograd.Function):
                 part_sums = block_fn(z, block)
                 sums = part_sums if sums is None else sums + part_sums
                 dz = z.to(matmul_dtype)  # no copy in fp32
-                torch.mm(dz, w, out=grad_h[block]) if matmul_dtype == torch.float32 else \
-                    grad_h[block].copy_(dz @ w)
-                grad_w.addmm_(dz.t(), h[block]) if matmul_dtype == torch.float32 else \
-                    grad_w.add_(dz.t() @ h[block])
+                grad_h[block] = dz @ w  # plain matmuls (FlopCounterMode misses mm(out=), addmm_)
+                grad_w += dz.t() @ h[block]
         ctx.save_for_backward(grad_h, grad_w)
         ctx.dtypes, ctx.n_rows = (hidden.dtype, weight.dtype), n_rows
         return sums / n_rows  # batch means, as RecBole's CE (reduction='mean')
