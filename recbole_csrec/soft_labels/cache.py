@@ -1,7 +1,7 @@
 """Cached soft labels: teacher outputs computed once per training row, reused by every student epoch.
 
 Frozen teachers in eval mode are deterministic, so their logits for a training row never change.
-`cache_soft_labels` runs them once, in inference mode and large batches, over the student's
+`build_soft_label_cache` runs them once, in inference mode and large batches, over the student's
 training rows and stores the result in fp16:
 
 - `ensemble: logits`: one table e_u [n_rows, n_items] (the mean of the teachers' logits);
@@ -14,10 +14,9 @@ Each row is shifted by its maximum before the fp16 cast (softmax does not change
 training dataloader copies every inter_feat field into each (shuffled) batch.
 
 The table lives on `config['device']` (CPU memory on CPU, GPU memory on a GPU) and is bounded by
-`soft_label_cache_mb`. When the exact table does not fit: with `soft_label_topk: K > 0` a top-K
-approximation is stored (per row and table, the K largest logits and their item ids; every other
-item gets the mean of the logits outside the top K); otherwise the teachers run on the fly, as in
-the authors' code. Which path runs, and why, is logged.
+`soft_label_cache_mb`. The top-K approximation (per row and table, the K largest logits and their
+item ids; every other item gets the mean of the logits outside the top K) is built here too; which
+cache a run gets when the exact one does not fit (disk, top-K, on the fly) is placement.py's choice.
 
 A cache can be written to a file (atomic: temp file, then rename) and loaded by another process
 that trains a student on the same teachers and the same training data (checked by fingerprint).
@@ -74,26 +73,6 @@ def cache_bytes(path: str, n_rows: int, n_items: int, tables: int, topk: int = 0
     if path == PATH_TOPK:
         return tables * n_rows * (topk * (_FP16_BYTES + _INDEX_BYTES) + _FP16_BYTES)
     return 0
-
-
-def plan_cache(n_rows: int, n_items: int, tables: int, budget_mb: float,
-               topk: int = 0) -> tuple[str, str]:
-    """(path, reason): `exact` if it fits the budget, else `topk` if asked for and it fits,
-    else `on-the-fly`."""
-    budget = float(budget_mb) * 2 ** 20
-    exact = cache_bytes(PATH_EXACT, n_rows, n_items, tables)
-    shape = f"{tables} x {n_rows} rows x {n_items} items fp16 = {exact / 2 ** 20:.1f} MB"
-    if exact <= budget:
-        return PATH_EXACT, f"exact cache ({shape}) fits soft_label_cache_mb={budget_mb}"
-    reason = f"exact cache ({shape}) exceeds soft_label_cache_mb={budget_mb}"
-    if 0 < topk < n_items - 1:
-        approx = cache_bytes(PATH_TOPK, n_rows, n_items, tables, topk)
-        if approx <= budget:
-            return PATH_TOPK, f"{reason}; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) fits"
-        reason += f"; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) does not fit either"
-    elif topk <= 0:
-        reason += "; soft_label_topk=0 (no approximation)"
-    return PATH_ON_THE_FLY, reason + ": teachers run on every student batch"
 
 
 class _CachedSource(SoftLabelSource):
@@ -224,25 +203,18 @@ def _row_by_row(source: TeacherEnsemble, dataset, batch_size: int,
 
 
 @torch.no_grad()
-def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EXACT, topk: int = 0,
-                           batch_size: int = 4096, device: torch.device | str = "cpu",
-                           show_progress: bool = False, share_prefixes: bool = True) -> _CachedSource:
-    """Run the frozen teachers once over every row of `dataset` and store the result (row order).
+def teacher_logit_chunks(source: TeacherEnsemble, dataset, batch_size: int, device,
+                         show_progress: bool = False,
+                         share_prefixes: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(rows, [tables, B, n_items] logits) for every training row of `dataset`, as a cache stores
+    them: the teachers' mean for `ensemble: logits` (one table), each teacher's for `probs`; each
+    row shifted by its maximum (softmax-invariant, values <= 0: the largest keep the finest fp16
+    steps); padding column -inf.
 
     With `share_prefixes`, rows that are prefixes of a longer row of the same user take their
     logits from one all-position pass over that row when the teachers allow it (prefix_sharing).
     """
     add_row_ids(dataset)
-    n_rows, n_items = len(dataset), int(dataset.item_num)
-    mode, tables = source.mode, (1 if source.mode == "logits" else len(source.teachers))
-    if path == PATH_EXACT:
-        tensors = {"table": torch.empty((tables, n_rows, n_items), dtype=torch.float16, device=device)}
-    elif path == PATH_TOPK:
-        tensors = {"values": torch.empty((tables, n_rows, topk), dtype=torch.float16, device=device),
-                   "indices": torch.empty((tables, n_rows, topk), dtype=torch.int32, device=device),
-                   "tail": torch.empty((tables, n_rows), dtype=torch.float16, device=device)}
-    else:
-        raise ValueError(f"no cache to build on path '{path}'")
     sharing, reason = (plan_prefix_sharing(source, dataset, batch_size, device) if share_prefixes
                        else (None, "share_prefixes=False"))
     getLogger().info(f"soft labels: teacher inference {'shares prefixes' if sharing else 'row by row'} "
@@ -253,10 +225,36 @@ def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EX
         from tqdm import tqdm
         chunks = tqdm(chunks, desc="soft-label cache", ncols=100)
     for rows, logits in chunks:                              # logits: [m, B, n_items], padding -inf
-        rows = rows.to(device)
-        if mode == "logits" and logits.size(0) > 1:
+        if source.mode == "logits" and logits.size(0) > 1:
             logits = logits.mean(dim=0, keepdim=True)
-        logits.sub_(logits.max(dim=-1, keepdim=True).values)  # softmax-invariant, fp16-friendly
+        yield rows, logits.sub_(logits.max(dim=-1, keepdim=True).values)
+
+
+def cache_meta(dataset, tables: int, topk: int = 0) -> dict[str, Any]:
+    """What identifies a cache's contents besides its teachers: its shape and training rows."""
+    return {"n_rows": len(dataset), "n_items": int(dataset.item_num), "tables": tables, "topk": int(topk),
+            "fingerprint": training_fingerprint(dataset)}
+
+
+@torch.no_grad()
+def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EXACT, topk: int = 0,
+                           batch_size: int = 4096, device: torch.device | str = "cpu",
+                           show_progress: bool = False, share_prefixes: bool = True) -> _CachedSource:
+    """Run the frozen teachers once over every row of `dataset` and store the result in memory
+    (row order; teacher_logit_chunks)."""
+    add_row_ids(dataset)
+    n_rows, n_items = len(dataset), int(dataset.item_num)
+    tables = 1 if source.mode == "logits" else len(source.teachers)
+    if path == PATH_EXACT:
+        tensors = {"table": torch.empty((tables, n_rows, n_items), dtype=torch.float16, device=device)}
+    elif path == PATH_TOPK:
+        tensors = {"values": torch.empty((tables, n_rows, topk), dtype=torch.float16, device=device),
+                   "indices": torch.empty((tables, n_rows, topk), dtype=torch.int32, device=device),
+                   "tail": torch.empty((tables, n_rows), dtype=torch.float16, device=device)}
+    else:
+        raise ValueError(f"no in-memory cache to build on path '{path}'")
+    for rows, logits in teacher_logit_chunks(source, dataset, batch_size, device, show_progress, share_prefixes):
+        rows = rows.to(device)
         if path == PATH_EXACT:
             tensors["table"][:, rows] = logits.to(torch.float16)
         else:
@@ -266,10 +264,8 @@ def build_soft_label_cache(source: TeacherEnsemble, dataset, path: str = PATH_EX
             tensors["values"][:, rows] = top.values.to(torch.float16)
             tensors["indices"][:, rows] = top.indices.to(torch.int32)
             tensors["tail"][:, rows] = (tail_sum / (n_items - 1 - topk)).to(torch.float16)
-    meta = {"n_rows": n_rows, "n_items": n_items, "tables": tables, "topk": int(topk),
-            "fingerprint": training_fingerprint(dataset)}
     cls = CachedSoftLabels if path == PATH_EXACT else TopKSoftLabels
-    return cls(tensors, mode, meta)
+    return cls(tensors, source.mode, cache_meta(dataset, tables, topk))
 
 
 def load_soft_label_cache(file: str, dataset, device: torch.device | str = "cpu",
@@ -294,39 +290,3 @@ def load_soft_label_cache(file: str, dataset, device: torch.device | str = "cpu"
         raise CSRecError(f"soft-label cache '{file}' holds ensemble '{payload['mode']}', not '{mode}'")
     cls = CachedSoftLabels if payload["path"] == PATH_EXACT else TopKSoftLabels
     return cls(payload["tensors"], payload["mode"], meta).to(device)
-
-
-def cache_soft_labels(source: SoftLabelSource | None, config, train_data,
-                      cache_file: str | None = None) -> SoftLabelSource | None:
-    """The source the student should use: a cache of `source` over `train_data` when it fits.
-
-    Only teacher ensembles are cached (Base has no teacher; SoftRec's logits are already fixed).
-    With `cache_file`, an existing file is loaded instead of running the teachers, and a new
-    cache is written there. Logs which path runs and why.
-    """
-    if not isinstance(source, TeacherEnsemble):
-        return source
-    logger = getLogger()
-    dataset = train_data._dataset
-    device = config["device"]
-    if cache_file and os.path.isfile(cache_file):
-        cache = load_soft_label_cache(cache_file, dataset, device, source.mode)
-        logger.info(f"soft labels: {cache.path} cache loaded from {cache_file} ({cache.nbytes / 2 ** 20:.1f} MB)")
-        return cache
-    tables = 1 if source.mode == "logits" else len(source.teachers)
-    topk = int(config["soft_label_topk"] or 0)
-    path, reason = plan_cache(len(dataset), int(dataset.item_num), tables,
-                              float(config["soft_label_cache_mb"]), topk)
-    if path == PATH_ON_THE_FLY:
-        logger.info(f"soft labels: on-the-fly teacher inference ({reason})")
-        return source
-    start = time()
-    batch_size = max(int(config["eval_batch_size"]), int(config["train_batch_size"]))
-    cache = build_soft_label_cache(source, dataset, path, topk, batch_size, device,
-                                   bool(config["show_progress"]))
-    logger.info(f"soft labels: {path} cache built in {time() - start:.2f}s "
-                f"({cache.nbytes / 2 ** 20:.1f} MB on {device}; {reason})")
-    if cache_file:
-        cache.save(cache_file)
-        logger.info(f"soft labels: cache written to {cache_file}")
-    return cache

@@ -1,0 +1,199 @@
+"""The exact soft-label table on disk, for catalogues whose table exceeds `soft_label_cache_mb`.
+
+At 188,569 training rows x 20,034 items (the paper's Yelp) one fp16 table is 7.6 GB. Instead of
+falling back to on-the-fly teachers, the table is written once, next to the teachers in the
+teacher store, as a folder (written under a temp name, then renamed: never half a cache):
+
+    <store>/soft_labels/<key>.disk/
+        meta.json             format, ensemble mode, shape, training-row fingerprint
+        logits.f16            [tables, n_rows, n_items] fp16, row-max shifted (as the RAM cache)
+        tempered-<T>/         per temperature T a student asked for (ensemble: logits):
+            log_probs.f16     [n_rows, n_items] fp16 log softmax(e_u / T)
+            q_log_q.f32       [n_rows] sum_j q_j log q_j
+
+Students sharing the teachers (search trials differing in beta or T) share the folder; the first
+to ask for a T writes its tempered table (one pass), after which a step reads its batch's rows
+exactly as from the RAM cache: one row gather, no softmax. Reads go through a read-only memory
+map: the page cache holds the file once for every process; each process drops its own mapped
+pages every RELEASE_BYTES of reads (madvise DONTNEED), so its RSS stays bounded however large
+the table.
+"""
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import shutil
+from logging import getLogger
+from typing import Any
+
+import numpy as np
+import torch
+from recbole.data.interaction import Interaction
+
+from recbole_csrec.atomic import atomic_dir, write_atomic
+from recbole_csrec.errors import CSRecError
+from recbole_csrec.soft_labels.base import SoftLabelBatch, SoftLabelSource
+from recbole_csrec.soft_labels.cache import (PATH_EXACT, ROW_ID_FIELD, add_row_ids, cache_bytes, cache_meta,
+                                             teacher_logit_chunks, training_fingerprint)
+from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
+
+PATH_DISK = "disk"
+DISK_FORMAT = "recbole_csrec.soft_label_disk/1"
+DISK_SUFFIX = ".disk"
+RELEASE_BYTES = 256 * 2 ** 20   # mapped bytes a process reads before it drops its mapped pages
+_CHUNK_ROWS = 2048              # rows per pass when tempering
+
+
+def disk_bytes_needed(n_rows: int, n_items: int, tables: int, mode: str) -> int:
+    """Disk the cache takes: the logits, plus one tempered table for `ensemble: logits`."""
+    exact = cache_bytes(PATH_EXACT, n_rows, n_items, tables)
+    return exact + (cache_bytes(PATH_EXACT, n_rows, n_items, 1) + 4 * n_rows if mode == "logits" else 0)
+
+
+class MappedArray:
+    """A read-only fp16/fp32 file of known shape, mapped; `take(rows)` copies rows out."""
+
+    def __init__(self, file: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        size = os.path.getsize(file) if os.path.isfile(file) else -1
+        if size != expected:
+            raise CSRecError(f"soft-label cache file '{file}' has {size} bytes, not the {expected} "
+                             f"of a {list(shape)} {np.dtype(dtype).name} table (truncated or edited): "
+                             f"delete {os.path.dirname(file)} and rerun to rebuild it")
+        with open(file, "rb") as handle:
+            self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        self.array = np.frombuffer(self._mmap, dtype=dtype).reshape(shape)
+        self._read = 0
+
+    def take(self, rows: np.ndarray, axis: int = 0) -> np.ndarray:
+        out = np.take(self.array, rows, axis=axis)
+        self._read += out.nbytes
+        if self._read >= RELEASE_BYTES:
+            self.release()
+        return out
+
+    def release(self) -> None:
+        """Drop this process's mapped pages (the page cache keeps them for the next read)."""
+        self._mmap.madvise(mmap.MADV_DONTNEED)
+        self._read = 0
+
+
+def _temperature_name(temperature: float) -> str:
+    return f"tempered-{float(temperature)!r}"
+
+
+class DiskSoftLabels(SoftLabelSource):
+    """The exact cache read from a `<key>.disk` folder (module docstring)."""
+
+    path = PATH_DISK
+
+    def __init__(self, folder: str, dataset=None) -> None:
+        self.folder = folder
+        meta_file = os.path.join(folder, "meta.json")
+        try:
+            with open(meta_file, encoding="utf-8") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise CSRecError(f"soft-label cache '{folder}' has no readable meta.json ({error}): delete "
+                             "the folder and rerun to rebuild it") from None
+        if not isinstance(info, dict) or info.get("format") != DISK_FORMAT:
+            raise CSRecError(f"'{folder}' is not a recbole_csrec disk soft-label cache ({DISK_FORMAT})")
+        self.mode, self.meta = info["mode"], info["meta"]
+        if dataset is not None:
+            add_row_ids(dataset)
+            if self.meta["fingerprint"] != training_fingerprint(dataset) or \
+                    self.meta["n_items"] != int(dataset.item_num):
+                raise CSRecError(f"soft-label cache '{folder}' was built for other training data "
+                                 f"({self.meta['n_rows']} rows x {self.meta['n_items']} items)")
+        shape = (self.meta["tables"], self.meta["n_rows"], self.meta["n_items"])
+        self.logits = MappedArray(os.path.join(folder, "logits.f16"), np.float16, shape)
+        self._tempered: tuple[float, MappedArray, np.ndarray] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.logits.array.nbytes
+
+    def batch(self, interaction: Interaction, temperature: float) -> SoftLabelBatch:
+        rows = interaction[ROW_ID_FIELD]
+        index = rows.cpu().numpy()
+        if self.mode != "logits":
+            logits = torch.from_numpy(self.logits.take(index, axis=1))
+            return SoftLabelBatch(combine_teacher_logits(logits.to(rows.device), temperature, self.mode), None)
+        _, log_probs, q_log_q = self._tempered_table(float(temperature))
+        return SoftLabelBatch(torch.from_numpy(log_probs.take(index)).to(rows.device),
+                              torch.from_numpy(q_log_q[index]).to(rows.device))
+
+    def log_probs(self, interaction: Interaction, temperature: float) -> torch.Tensor:
+        return self.batch(interaction, temperature).log_probs.float()
+
+    def _tempered_table(self, temperature: float) -> tuple[float, MappedArray, np.ndarray]:
+        if self._tempered is None or self._tempered[0] != temperature:
+            folder = os.path.join(self.folder, _temperature_name(temperature))
+            if not os.path.isdir(folder):
+                self._write_tempered(temperature, folder)
+            n_rows, n_items = self.meta["n_rows"], self.meta["n_items"]
+            q_log_q = MappedArray(os.path.join(folder, "q_log_q.f32"), np.float32, (n_rows,)).array
+            self._tempered = (temperature, MappedArray(os.path.join(folder, "log_probs.f16"), np.float16,
+                                                       (n_rows, n_items)), q_log_q)
+        return self._tempered
+
+    @torch.no_grad()
+    def _write_tempered(self, temperature: float, folder: str) -> None:
+        """log softmax(e_u / T) and sum q log q of every row, in chunks (bounded memory)."""
+        getLogger().info(f"soft labels: tempering the disk cache for T={temperature} ({folder})")
+        table = self.logits.array[0]
+        try:
+            with atomic_dir(folder, replace=False) as tmp:
+                with open(os.path.join(tmp, "log_probs.f16"), "wb") as probs_file, \
+                        open(os.path.join(tmp, "q_log_q.f32"), "wb") as entropy_file:
+                    for start in range(0, table.shape[0], _CHUNK_ROWS):
+                        chunk = torch.from_numpy(np.array(table[start:start + _CHUNK_ROWS], dtype=np.float32))
+                        log_q = torch.log_softmax(chunk.div_(temperature), dim=-1)
+                        entropy_file.write((log_q.exp() * log_q).nansum(dim=-1).numpy().tobytes())
+                        probs_file.write(log_q.to(torch.float16).numpy().tobytes())
+                        self.logits.release()
+                    for handle in (probs_file, entropy_file):
+                        handle.flush()
+                        os.fsync(handle.fileno())
+        except OSError:
+            if not os.path.isdir(folder):  # not a concurrent writer that finished first
+                raise
+
+
+@torch.no_grad()
+def build_disk_cache(source: TeacherEnsemble, dataset, folder: str, batch_size: int = 4096,
+                     device: torch.device | str = "cpu", show_progress: bool = False) -> DiskSoftLabels:
+    """Run the frozen teachers once over every training row and write the table to `folder`
+    (atomically; a folder another process finished first is used as it is)."""
+    add_row_ids(dataset)
+    tables = 1 if source.mode == "logits" else len(source.teachers)
+    meta = cache_meta(dataset, tables)
+    n_rows, n_items = meta["n_rows"], meta["n_items"]
+    row_bytes = n_items * 2
+    try:
+        with atomic_dir(folder, replace=False) as tmp:
+            with open(os.path.join(tmp, "logits.f16"), "wb") as handle:
+                handle.truncate(tables * n_rows * row_bytes)
+                fd = handle.fileno()
+                for rows, logits in teacher_logit_chunks(source, dataset, batch_size, device, show_progress):
+                    values = logits.to(torch.float16).cpu().numpy()
+                    for table in range(tables):
+                        for position, row in enumerate(rows.tolist()):
+                            os.pwrite(fd, values[table, position].tobytes(), (table * n_rows + row) * row_bytes)
+                handle.flush()
+                os.fsync(fd)
+            write_atomic(os.path.join(tmp, "meta.json"),
+                         json.dumps({"format": DISK_FORMAT, "mode": source.mode, "meta": meta}, indent=1))
+    except OSError:
+        if not os.path.isdir(folder):
+            raise
+    return DiskSoftLabels(folder, dataset)
+
+
+def disk_free_bytes(folder: str) -> int:
+    """Free bytes on the file system that holds (or will hold) `folder`."""
+    probe = folder
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return shutil.disk_usage(probe or ".").free

@@ -1,0 +1,126 @@
+"""The exact soft-label table on disk (soft_labels/disk_cache.py): chosen when the table exceeds
+soft_label_cache_mb and a teacher store is in use, equal to the in-memory cache, shared by later
+students, refused when damaged or foreign, never half-written."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_csrec import CSRecError
+from recbole_csrec.soft_labels import CachedSoftLabels, DiskSoftLabels, cache_soft_labels
+from recbole_csrec.soft_labels import disk_cache
+from recbole_csrec.soft_labels.cache import PATH_ON_THE_FLY
+from recbole_csrec.soft_labels.placement import PATH_DISK, disk_cache_folder, plan_cache
+from tests.test_soft_label_cache import _losses, _setup
+
+
+def _disk_and_ram(tiny_data, tmp_path, caplog, **overrides):
+    config, train_data, source = _setup(tiny_data, soft_label_cache_mb=0.001, train_batch_size=32, **overrides)
+    file = str(tmp_path / "store" / "soft_labels" / "key.pt")
+    with caplog.at_level(logging.INFO):
+        disk = cache_soft_labels(source, config, train_data, cache_file=file)
+    config["soft_label_cache_mb"] = 2048
+    ram = cache_soft_labels(source, config, train_data)
+    return config, train_data, source, disk, ram, file
+
+
+@pytest.mark.parametrize("ensemble", ["logits", "probs"])
+def test_disk_cache_equals_the_ram_cache(tiny_data, tmp_path, caplog, ensemble):
+    config, train_data, source, disk, ram, file = _disk_and_ram(tiny_data, tmp_path, caplog, ensemble=ensemble)
+    assert isinstance(disk, DiskSoftLabels) and isinstance(ram, CachedSoftLabels)
+    assert "exceeds soft_label_cache_mb=0.001: exact table on disk" in caplog.text
+    assert os.path.isdir(disk_cache_folder(file)) and not os.path.exists(file)
+    np.testing.assert_array_equal(disk.logits.array, ram.tensors["table"].numpy())
+    for temperature in (3.0, 1.0):
+        # a fresh RAM cache per T: the RAM table re-tempers in place (fp16 twice), the disk one
+        # tempers every T from its logits
+        ram = cache_soft_labels(source, config, train_data)
+        for batch in list(train_data)[:2]:
+            a, b = disk.batch(batch, temperature), ram.batch(batch, temperature)
+            assert torch.equal(a.log_probs, b.log_probs)
+            assert (a.q_log_q is None) == (b.q_log_q is None)
+            if a.q_log_q is not None:
+                assert torch.allclose(a.q_log_q, b.q_log_q)
+    ram = cache_soft_labels(source, config, train_data)
+    assert _losses(config, train_data, disk) == pytest.approx(_losses(config, train_data, ram), rel=1e-6)
+
+
+def test_a_second_student_opens_the_folder_and_shares_tempered_tables(tiny_data, tmp_path, caplog):
+    config, train_data, source, disk, _, file = _disk_and_ram(tiny_data, tmp_path, caplog)
+    batch = next(iter(train_data))
+    first = disk.batch(batch, 6.0).log_probs
+    config["soft_label_cache_mb"] = 0.001
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = cache_soft_labels(source, config, train_data, cache_file=file)
+    assert isinstance(again, DiskSoftLabels) and "disk cache opened" in caplog.text
+    assert torch.equal(again.batch(batch, 6.0).log_probs, first)
+    tempered = [n for n in os.listdir(disk_cache_folder(file)) if n.startswith("tempered-")]
+    assert tempered == ["tempered-6.0"]  # written once, by the first student that asked for T=6
+    assert not [n for n in os.listdir(os.path.dirname(file)) if n.startswith(".tmp")]
+
+
+def test_truncated_edited_or_foreign_folders_are_refused(tiny_data, tmp_path, caplog):
+    config, train_data, source, disk, _, file = _disk_and_ram(tiny_data, tmp_path, caplog)
+    folder = disk_cache_folder(file)
+    other = train_data._dataset.copy(train_data._dataset.inter_feat[:-3])
+    with pytest.raises(CSRecError, match="other training data"):
+        DiskSoftLabels(folder, other)
+    data = os.path.join(folder, "logits.f16")
+    with open(data, "r+b") as handle:
+        handle.truncate(os.path.getsize(data) - 2)
+    with pytest.raises(CSRecError, match="truncated or edited.*delete"):
+        DiskSoftLabels(folder, train_data._dataset)
+    with open(os.path.join(folder, "meta.json"), "w") as handle:
+        json.dump({"format": "something else"}, handle)
+    with pytest.raises(CSRecError, match="not a recbole_csrec disk soft-label cache"):
+        DiskSoftLabels(folder, train_data._dataset)
+
+
+def test_a_failed_write_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
+    config, train_data, source = _setup(tiny_data, soft_label_cache_mb=0.001)
+    folder = str(tmp_path / "soft_labels" / "key.disk")
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(disk_cache.os, "pwrite", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        disk_cache.build_disk_cache(source, train_data._dataset, folder)
+    assert not os.path.exists(folder) and os.listdir(tmp_path / "soft_labels") == []
+
+
+def test_plan_order_ram_disk_topk_on_the_fly(tmp_path, monkeypatch):
+    rows, items = 1000, 500  # 0.95 MB fp16
+    assert plan_cache(rows, items, 1, 1.0)[0] == "exact"
+    assert plan_cache(rows, items, 1, 0.5, disk_folder=str(tmp_path / "x.disk"))[0] == PATH_DISK
+    path, reason = plan_cache(rows, items, 1, 0.5, topk=8)
+    assert path == "topk" and "no disk cache without a teacher store" in reason
+    monkeypatch.setattr("recbole_csrec.soft_labels.placement.disk_free_bytes", lambda folder: 10 * 2 ** 20)
+    path, reason = plan_cache(rows, items, 1, 0.5, disk_folder=str(tmp_path / "x.disk"))
+    assert path == PATH_ON_THE_FLY and "a disk cache needs" in reason and "MB free" in reason
+
+
+def test_a_whole_run_over_budget_trains_on_the_disk_cache(tiny_data, tmp_path, caplog):
+    from recbole_csrec import run_recbole_csrec
+    from tests.conftest import TINY_NAME, fast_config
+
+    store = str(tmp_path / "store")
+    config = fast_config(tiny_data, soft_label_cache_mb=0.001, teacher_store=store, num_teachers=2,
+                         checkpoint_dir=str(tmp_path / "saved"), state="INFO")
+    with caplog.at_level(logging.INFO):
+        result = run_recbole_csrec("GRU4Rec", TINY_NAME, "model", config_dict=config)
+    assert "exact table on disk" in caplog.text
+    folders = os.listdir(os.path.join(store, "soft_labels"))
+    assert len(folders) == 1 and folders[0].endswith(".disk")
+    assert [n for n in os.listdir(os.path.join(store, "soft_labels", folders[0])) if n.startswith("tempered-")]
+    assert result["test_result"]["recall@10"] >= 0
+
+
+def test_a_zero_budget_never_caches(tmp_path):
+    assert plan_cache(1000, 500, 1, 0, disk_folder=str(tmp_path / "x.disk"))[0] == PATH_ON_THE_FLY
