@@ -103,9 +103,11 @@ class Phase:
 
     @property
     def per_epoch(self) -> float:
-        # the first epoch pays one-off costs (allocator warm-up, optimizer state): report the rest
-        timed = self.seconds[1:] if len(self.seconds) > 1 else self.seconds
-        return sum(timed) / len(timed)
+        # the first epoch pays one-off costs (allocator warm-up, optimizer state): report the
+        # median of the rest (robust to one epoch slowed by the machine's other work)
+        timed = sorted(self.seconds[1:] if len(self.seconds) > 1 else self.seconds)
+        middle = len(timed) // 2
+        return timed[middle] if len(timed) % 2 else (timed[middle - 1] + timed[middle]) / 2
 
 
 def phase_batches(phase: Phase, per_row: list, count: int) -> list:
@@ -372,7 +374,7 @@ to refresh it). Each section is one invocation: m teachers trained for the same 
 Trainer, autograd anomaly mode as importing RecBole leaves it: on), Base (the same model as CSRec
 trains it for `--teacher=none`: anomaly mode off), the CSRec student on the cache and the CSRec
 student with on-the-fly teacher inference, trained alternately epoch by epoch on the same loader
-and batch size. s/epoch averages epochs 2..N (the
+and batch size. s/epoch is the median of epochs 2..N (the
 first epoch pays one-off allocations). Peak memory of a phase = peak allocation during a memory
 pass of a few batches run after the timed epochs (so that the allocator setting that makes CPU
 RSS measurable does not slow the timed epochs) above what was allocated before + what it keeps
