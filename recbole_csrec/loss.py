@@ -104,7 +104,7 @@ def neg_entropy_of_soft_label(q: torch.Tensor, log_q: torch.Tensor, index: torch
     """sum_j r_j log r_j per row for r = q/2 + onehot/2, from q = softmax(e_u/T), its log and
     sum_j q_j log q_j."""
     half_log2 = 0.5 * math.log(2.0)
-    q_t, log_q_t = q.gather(1, index).squeeze(1), log_q.gather(1, index).squeeze(1)
+    q_t, log_q_t = q.gather(1, index).squeeze(1), log_q.gather(1, index).squeeze(1).float()
     q_log_q_t = torch.where(q_t > 0, q_t * log_q_t, torch.zeros_like(q_t))
     r_t = 0.5 * (q_t + 1.0)
     off_target = 0.5 * q_log_q - half_log2 - 0.5 * q_log_q_t + half_log2 * q_t

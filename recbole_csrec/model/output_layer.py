@@ -171,10 +171,11 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
     """
     def block_fn(z: torch.Tensor, block: slice) -> torch.Tensor:
         index = target[block].unsqueeze(1)
-        log_q = soft_labels.log_probs[block].float()
-        q = log_q.exp()
+        log_q = soft_labels.log_probs[block]                       # fp16 from the cache
+        q = log_q.float()
+        q = (q.clone() if q.data_ptr() == log_q.data_ptr() else q).exp_()  # one new fp32 tensor
         q_log_q = (soft_labels.q_log_q[block].float() if soft_labels.q_log_q is not None
-                   else (q * log_q).nansum(dim=1))
+                   else (q * log_q.float()).nansum(dim=1))
         neg_entropy_r = neg_entropy_of_soft_label(q, log_q, index, q_log_q)
         z_t = z.gather(1, index)
         z_pad = z[:, :1].clone()
@@ -188,7 +189,7 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
         p_pad = z[:, :1] / row_sum
         z.mul_(((1.0 - beta) + beta * torch.exp(lse - lse_real)) / row_sum)  # real columns
         z[:, :1] = (1.0 - beta) * p_pad                            # padding: CE part only
-        z.sub_(q.mul_(0.5 * beta)).scatter_add_(1, index, z.new_full(index.shape, -(1.0 - 0.5 * beta)))
+        z.sub_(q, alpha=0.5 * beta).scatter_add_(1, index, z.new_full(index.shape, -(1.0 - 0.5 * beta)))
         return torch.stack([objective, ce_rows.sum()])
     return block_fn
 
