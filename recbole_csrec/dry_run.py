@@ -44,6 +44,26 @@ def _store_state(config: CSRecConfig, teacher_config: CSRecConfig, phase, datase
             f"{own_file} and {store.folder(key)}/weights.pth")
 
 
+def soft_label_plan(config: CSRecConfig) -> str:
+    """Where the student's soft labels will live (placement.plan_cache), from the prepared
+    dataset's size, before anything is loaded."""
+    from recbole_csrec.data.protocol import read_manifest
+    from recbole_csrec.soft_labels.placement import plan_cache
+    from recbole_csrec.teachers.store import default_store_path
+
+    manifest = read_manifest(config["data_path"])
+    if manifest is None:
+        return "path chosen when the dataset is loaded (no prepared-dataset manifest gives its size)"
+    rows, n_items = int(manifest["stats"]["train_rows"]), int(manifest["stats"]["items"]) + 1  # + padding id
+    single = config["ensemble"] == "logits" or config["teacher"] == "training"
+    tables = 1 if single else int(config["num_teachers"])
+    store = os.path.join(default_store_path(config), "soft_labels", "<teachers>.disk")
+    path, reason = plan_cache(rows, n_items, tables, float(config["soft_label_cache_mb"]),
+                              int(config["soft_label_topk"] or 0), str(config["ensemble"]),
+                              store if config["reuse_teachers"] else None)
+    return f"{rows:,} training rows x {n_items:,} items -> {path} ({reason})"
+
+
 def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
     from recbole_csrec.data.builtin import dataset_status
     from recbole_csrec.names import method_name
@@ -64,10 +84,8 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
         lines.append(f"  {number}. {phase.name}: {teacher_config['model']}, seed {phase.seed}, "
                      f"{phase.note}; {teacher_config['epochs']} epochs at most -> {action}")
         lines.append(f"     weights: {weights}")
-    if phases and config["soft_label_cache_mb"] > 0:
-        where = (f"a cache file in {os.path.join(default_store_path(config), 'soft_labels')} (built once, "
-                 "then loaded by every run on the same teachers)" if config["reuse_teachers"] else "memory")
-        lines.append(f"  soft labels: the frozen teachers run once per training row, into {where}")
+    if phases:
+        lines.append(f"  soft labels: {soft_label_plan(config)}")
     student = len(phases) + 1
     if config["teacher"] == "none":
         # Base is a plain model: a teacher-store entry like CSRec-M's teacher with the same seed.

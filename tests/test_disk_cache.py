@@ -124,3 +124,29 @@ def test_a_whole_run_over_budget_trains_on_the_disk_cache(tiny_data, tmp_path, c
 
 def test_a_zero_budget_never_caches(tmp_path):
     assert plan_cache(1000, 500, 1, 0, disk_folder=str(tmp_path / "x.disk"))[0] == PATH_ON_THE_FLY
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ([], "-> exact (exact cache"),
+    (["--soft_label_cache_mb=0.01"], "-> disk (exact cache"),
+    (["--soft_label_cache_mb=0.01", "--reuse_teachers=False"], "-> on-the-fly (exact cache"),
+    (["--soft_label_cache_mb=0.01", "--reuse_teachers=False", "--soft_label_topk=4"], "-> topk (exact cache"),
+])
+def test_dry_run_says_where_the_soft_labels_will_live(tmp_path, capsys, extra, expected):
+    from recbole_csrec.cli import main
+    from tests.test_input_checks import tree
+    from tests.test_prepare_sequences import _files, _synthetic_sequences
+
+    seq_path, _ = _files(tmp_path, _synthetic_sequences())
+    from recbole_csrec.prepare_cli import main as prepare_main
+    assert prepare_main(["--input", seq_path, "--format", "sequences", "--name", "seqs", "--window", "5",
+                         "--output-dir", str(tmp_path / "data")]) == 0
+    capsys.readouterr()
+    before = tree(tmp_path)
+    code = main(["--model=GRU4Rec", "--dataset=seqs", f"--data_path={tmp_path / 'data'}", "--preset=paper",
+                 f"--config_files={tmp_path / 'data' / 'seqs' / 'seqs.yaml'}", "--teacher=model",
+                 f"--checkpoint_dir={tmp_path / 'saved'}", "--dry_run", *extra])
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith("soft labels:"))
+    assert code == 0 and expected in line and "training rows x" in line
+    assert tree(tmp_path) == before
