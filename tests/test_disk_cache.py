@@ -150,3 +150,22 @@ def test_dry_run_says_where_the_soft_labels_will_live(tmp_path, capsys, extra, e
     line = next(line for line in out.splitlines() if line.strip().startswith("soft labels:"))
     assert code == 0 and expected in line and "training rows x" in line
     assert tree(tmp_path) == before
+
+
+def test_bench_scale_prints_the_disk_cache_ratio_and_rss(tiny_data, tmp_path, capsys):
+    import yaml
+
+    from recbole_csrec.benchmark.scale import main
+    from tests.conftest import TINY_NAME, fast_config
+
+    settings = tmp_path / "tiny.yaml"
+    settings.write_text(yaml.safe_dump(fast_config(tiny_data, soft_label_cache_mb=0.001,
+                                                   checkpoint_dir=str(tmp_path / "saved"))))
+    code = main(["--dataset", TINY_NAME, "--epochs", "1", "--store_parent", str(tmp_path),
+                 "--config_files", str(settings)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    ratio = float(out.split("disk_cache_student/base epoch ratio: ")[1].split()[0])
+    rss = float(out.split("peak rss mb: ")[1].split()[0])
+    assert ratio > 0 and rss > 50
+    assert [n for n in os.listdir(tmp_path) if n.startswith("bench-scale-store-")] == []  # removed
