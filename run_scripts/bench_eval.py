@@ -14,15 +14,11 @@ import sys
 from time import perf_counter
 
 import torch
-from recbole.data import create_dataset, data_preparation
 from recbole.trainer import Trainer
-from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.config import CSRecConfig
-from recbole_csrec.data import ensure_dataset_files
+from recbole_csrec.benchmark.command_line import config_and_data, measurement_parser
 from recbole_csrec.errors import CSRecError, exit_code
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.trainer import CSRecTrainer
 from recbole_csrec.utils import get_model
 
@@ -37,23 +33,10 @@ def floor_seconds(model, valid_data, k: int) -> float:
 
 
 def measure() -> None:
-    parser = OneLineParser(prog="bench_eval.py")
-    parser.add_argument("--model", default="GRU4Rec")
-    parser.add_argument("--dataset", default="ml")
-    parser.add_argument("--config_files", default=None)
+    parser = measurement_parser("bench_eval.py", dataset="ml", threads=0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args, rest = parser.parse_known_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    files = args.config_files.split() if args.config_files else None
-    check_command_line(args.model, args.dataset, files, rest)
-    with recbole_argv(rest):
-        config = CSRecConfig(model=args.model, dataset=args.dataset, config_file_list=files,
-                             config_dict={"show_progress": False, "state": "WARNING"})
-    ensure_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
-    _, valid, _ = data_preparation(config, create_dataset(config))
+    config, (_, valid, _) = config_and_data(args, rest)
     model = get_model(args.model)(config, valid._dataset).to(config["device"]).eval()
     trainers = {"recbole": Trainer(config, model),
                 "csrec": CSRecTrainer(config, model, phase="timing", weights_file="", write_files=False)}

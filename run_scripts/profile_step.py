@@ -13,35 +13,19 @@ import sys
 from time import perf_counter
 
 import torch
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.config import CSRecConfig
-from recbole_csrec.data import ensure_dataset_files
+from recbole_csrec.benchmark.command_line import config_and_data, measurement_parser
 from recbole_csrec.errors import exit_code
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
 from recbole_csrec.trainer import CSRecTrainer
 from recbole_csrec.utils import get_model
 
 
 def measure() -> None:
-    parser = OneLineParser(prog="profile_step.py")
-    parser.add_argument("--model", default="GRU4Rec")
-    parser.add_argument("--dataset", default="lastfm")
-    parser.add_argument("--config_files", default=None)
+    parser = measurement_parser("profile_step.py")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
     args, rest = parser.parse_known_args()
-    torch.set_num_threads(args.threads)
-    files = args.config_files.split() if args.config_files else None
-    check_command_line(args.model, args.dataset, files, rest)
-    with recbole_argv(rest):
-        config = CSRecConfig(model=args.model, dataset=args.dataset, config_file_list=files,
-                             config_dict={"show_progress": False, "state": "WARNING"})
-    ensure_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
-    train_data = data_preparation(config, create_dataset(config))[0]
+    config, (train_data, _, _) = config_and_data(args, rest)
     model = get_model(args.model)(config, train_data._dataset)
     trainer = CSRecTrainer(config, model, phase="profile", weights_file="", write_files=False)
     stepper = trainer._stepper(train_data)
