@@ -95,12 +95,16 @@ def test_a_failed_write_leaves_no_folder(tiny_data, tmp_path, monkeypatch):
     assert not os.path.exists(folder) and os.listdir(tmp_path / "soft_labels") == []
 
 
-def test_plan_order_ram_disk_topk_on_the_fly(tmp_path, monkeypatch):
+def test_plan_order_ram_topk_disk_on_the_fly(tmp_path, monkeypatch):
     rows, items = 1000, 500  # 0.95 MB fp16
     assert plan_cache(rows, items, 1, 1.0)[0] == "exact"
     assert plan_cache(rows, items, 1, 0.5, disk_folder=str(tmp_path / "x.disk"))[0] == PATH_DISK
-    path, reason = plan_cache(rows, items, 1, 0.5, topk=8)
-    assert path == "topk" and "no disk cache without a teacher store" in reason
+    # top-K only when asked for, and then before the disk
+    assert plan_cache(rows, items, 1, 0.5, topk=8, disk_folder=str(tmp_path / "x.disk"))[0] == "topk"
+    path, reason = plan_cache(rows, items, 1, 0.001, topk=8, disk_folder=str(tmp_path / "x.disk"))
+    assert path == PATH_DISK and "does not fit either" in reason
+    path, reason = plan_cache(rows, items, 1, 0.001)
+    assert path == PATH_ON_THE_FLY and "no disk cache without a teacher store" in reason
     monkeypatch.setattr("recbole_csrec.soft_labels.placement.disk_free_bytes", lambda folder: 10 * 2 ** 20)
     path, reason = plan_cache(rows, items, 1, 0.5, disk_folder=str(tmp_path / "x.disk"))
     assert path == PATH_ON_THE_FLY and "a disk cache needs" in reason and "MB free" in reason
@@ -130,7 +134,7 @@ def test_a_zero_budget_never_caches(tmp_path):
     ([], "-> exact (exact cache"),
     (["--soft_label_cache_mb=0.01"], "-> disk (exact cache"),
     (["--soft_label_cache_mb=0.01", "--reuse_teachers=False"], "-> on-the-fly (exact cache"),
-    (["--soft_label_cache_mb=0.01", "--reuse_teachers=False", "--soft_label_topk=4"], "-> topk (exact cache"),
+    (["--soft_label_cache_mb=0.01", "--soft_label_topk=4"], "-> topk (exact cache"),
 ])
 def test_dry_run_says_where_the_soft_labels_will_live(tmp_path, capsys, extra, expected):
     from recbole_csrec.cli import main

@@ -1,9 +1,10 @@
 """Where a student's soft labels live, decided once per run and logged with its reason:
 
 1. `exact` in memory, when the fp16 table fits `soft_label_cache_mb`;
-2. `disk`: the exact table written once under the teacher store and memory-mapped
-   (disk_cache.py), when it does not fit but a store is in use and its disk has room;
-3. `topk`: the top-K approximation (`soft_label_topk: K > 0`), when it fits the budget;
+2. `topk`: the top-K approximation, when the user asked for it (`soft_label_topk: K > 0`) and it
+   fits the budget;
+3. `disk`: the exact table written once under the teacher store and memory-mapped
+   (disk_cache.py), when a store is in use and its disk has room (the default over budget);
 4. `on-the-fly`: the teachers run on every student batch (the authors' code); always with
    `soft_label_cache_mb: 0`.
 
@@ -38,6 +39,11 @@ def plan_cache(n_rows: int, n_items: int, tables: int, budget_mb: float, topk: i
     if exact <= budget:
         return PATH_EXACT, f"exact cache ({shape}) fits soft_label_cache_mb={budget_mb}"
     reason = f"exact cache ({shape}) exceeds soft_label_cache_mb={budget_mb}"
+    if 0 < topk < n_items - 1:
+        approx = cache_bytes(PATH_TOPK, n_rows, n_items, tables, topk)
+        if approx <= budget:
+            return PATH_TOPK, f"{reason}; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) fits"
+        reason += f"; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) does not fit either"
     if disk_folder is None:
         reason += "; no disk cache without a teacher store (reuse_teachers=False)"
     else:
@@ -46,13 +52,6 @@ def plan_cache(n_rows: int, n_items: int, tables: int, budget_mb: float, topk: i
             return PATH_DISK, (f"{reason}: exact table on disk ({needed / 2 ** 20:.0f} MB with one tempered "
                                f"copy; {free / 2 ** 20:.0f} MB free) at {disk_folder}")
         reason += f"; a disk cache needs {needed / 2 ** 20:.0f} MB + 1 GB spare, {free / 2 ** 20:.0f} MB free"
-    if 0 < topk < n_items - 1:
-        approx = cache_bytes(PATH_TOPK, n_rows, n_items, tables, topk)
-        if approx <= budget:
-            return PATH_TOPK, f"{reason}; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) fits"
-        reason += f"; top-{topk} approximation ({approx / 2 ** 20:.1f} MB) does not fit either"
-    elif topk <= 0:
-        reason += "; soft_label_topk=0 (no approximation)"
     return PATH_ON_THE_FLY, reason + ": teachers run on every student batch"
 
 
