@@ -8,6 +8,7 @@ import yaml
 from recbole.config import Config
 from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
+from recbole_csrec.data.builtin import check_dataset_known
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import package_backbones, resolve_student_model
 from recbole_csrec.paths import PROPERTIES_DIR
@@ -80,8 +81,12 @@ class CSRecConfig(Config):
         return merged
 
     def _set_default_parameters(self):
-        # Before RecBole reads the merged values (and raises deep inside on a bad one).
-        check_recbole_keys(self.final_config_dict)
+        # Before RecBole reads the merged values (and raises deep inside on a bad one); the
+        # dataset's name first (RecBole joins data_path and dataset right after this).
+        values = self.final_config_dict
+        if self.dataset and values.get("data_path"):
+            check_dataset_known(str(self.dataset), os.path.join(values["data_path"], str(self.dataset)))
+        check_recbole_keys(values)
         super()._set_default_parameters()
 
     def known_keys(self) -> set[str]:

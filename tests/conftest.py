@@ -1,11 +1,24 @@
 """Shared fixtures: a tiny synthetic RecBole atomic dataset and fast run settings."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from recbole_csrec.data.synthetic import write_chain_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Hypothesis keeps its example database and caches in ./.hypothesis by default: a temp dir, so
+# that the suite writes nothing into the checkout (checked at the end of the session, below).
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="csrec-hypothesis-"))
+settings.register_profile("csrec", database=None)
+settings.load_profile("csrec")
 
 TINY_NAME = "tiny"
 
@@ -47,3 +60,34 @@ def tiny_data(tmp_path, monkeypatch) -> str:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["pytest"])  # RecBole reads --key=value from sys.argv
     return write_tiny_dataset(str(tmp_path / "data"))
+
+
+# ---- the suite leaves the checkout as it found it -------------------------------------------
+
+def _checkout_state() -> set[str] | None:
+    """`git status --ignored` of the checkout, bytecode caches left out (Python writes those on
+    any import; they are not output of a test). None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--ignored", "--porcelain", "--untracked-files=all"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {line for line in out.splitlines() if "__pycache__/" not in line and not line.endswith(".pyc")}
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_STATE_KEY] = _checkout_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before, after = session.config.stash.get(_STATE_KEY, None), _checkout_state()
+    if before is None or after is None:
+        return
+    written = sorted(after - before)
+    if written:
+        sys.stderr.write("\nthe test suite wrote into the checkout (tests must write under tmp_path):\n  "
+                         + "\n  ".join(written[:20]) + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_STATE_KEY = pytest.StashKey[set]()

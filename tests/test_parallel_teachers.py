@@ -41,13 +41,20 @@ def _teachers(data_path: str, teacher: str, parallel: bool):
 
 
 @pytest.fixture(scope="module")
-def ray_two_cpus():
+def ray_two_cpus(tmp_path_factory):
     ray = pytest.importorskip("ray")
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     # workers import this package (repo root) and this test module (its wrapped task body)
     path = os.pathsep.join([os.path.dirname(tests_dir), tests_dir])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    # Workers run in the driver's cwd at ray.init: a temp dir, so that what they write (RecBole's
+    # log/ and log_tensorboard/) never lands in the checkout.
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("ray_workers"))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+    finally:
+        os.chdir(before)
     yield ray
     ray.shutdown()
 

@@ -74,3 +74,27 @@ def test_sequences_without_items_exit_2_and_write_nothing(tmp_path, capsys, cont
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no interactions" in err
     assert not os.path.exists(tmp_path / "out" / "s")
+
+
+def test_a_prepared_dataset_trains_with_the_printed_yaml_alone(tmp_path, capsys):
+    """Regression: without --preset=paper, RecBole's default negative sampling clashed with CE."""
+    from recbole_csrec.cli import main
+
+    seq_path, _ = _files(tmp_path, _synthetic_sequences())
+    assert _prepare(["--input", seq_path, "--format", "sequences", "--name", "s"], tmp_path / "data") == 0
+    printed = capsys.readouterr().out
+    yaml_file = printed.split("--config_files=")[1].split()[0]
+    code = main(["--model=GRU4Rec", "--dataset=s", f"--data_path={tmp_path / 'data'}", f"--config_files={yaml_file}",
+                 "--teacher=none", "--epochs=1", "--embedding_size=8", "--hidden_size=8", "--show_progress=False",
+                 f"--checkpoint_dir={tmp_path / 'saved'}", "--state=ERROR"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_an_unknown_dataset_is_named_before_any_other_key(tmp_path, capsys):
+    """Regression: an unknown name surfaced as a complaint about train_neg_sample_args."""
+    from recbole_csrec.cli import main
+
+    code = main(["--model=GRU4Rec", "--dataset=no_such_data", "--teacher=model", f"--data_path={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "unknown dataset 'no_such_data'" in err and "lastfm" in err and "ml" in err and "prepare_cli" in err

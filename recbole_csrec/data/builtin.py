@@ -92,6 +92,15 @@ def dataset_status(config: Config) -> str:
     return f"'{name}' at {folder}"
 
 
+def check_dataset_known(name: str, folder: str) -> None:
+    """Raise the unknown-dataset error (naming the built-in datasets and the prepare command)
+    unless `name` is built in or `folder` holds its atomic files. Run before any other key is
+    checked: a wrong name must not surface as a complaint about some other setting."""
+    if name in BUILTIN_DATASETS or name == "ml-100k" or _has_atomic_files(folder, name):
+        return
+    _unknown_dataset(name, folder)
+
+
 def _unknown_dataset(name: str, folder: str) -> None:
     builtin = ", ".join(sorted(BUILTIN_DATASETS) + ["ml-100k"])
     raise CSRecError(f"unknown dataset '{name}': no atomic files '{name}.*' in {folder} "

@@ -299,6 +299,8 @@ def dataset_yaml(name: str, window: int, has_rating: bool) -> dict[str, Any]:
         "alias_of_item_id": ["item_id_list"],
         "eval_args": {"order": "TO", "mode": "full"},
         "normalize_all": False,  # raw ratings for Recall+/NDCG+ (rating_threshold)
+        # Full-ranking CE over all items: RecBole's default negative sampling clashes with CE.
+        "train_neg_sample_args": None,
     }
     if has_rating:
         # RecBole's own Collector gathers LABEL_FIELD row-aligned for metrics needing data.label.
