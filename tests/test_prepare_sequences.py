@@ -76,9 +76,12 @@ def test_sequences_without_items_exit_2_and_write_nothing(tmp_path, capsys, cont
     assert not os.path.exists(tmp_path / "out" / "s")
 
 
-def test_a_prepared_dataset_trains_with_the_printed_yaml_alone(tmp_path, capsys):
+def test_a_prepared_dataset_trains_with_the_printed_yaml_alone(tmp_path, capsys, monkeypatch):
     """Regression: without --preset=paper, RecBole's default negative sampling clashed with CE."""
     from recbole_csrec.cli import main
+
+    monkeypatch.chdir(tmp_path)  # RecBole's log/ and log_tensorboard/ land here
+    monkeypatch.setattr("sys.argv", ["pytest"])
 
     seq_path, _ = _files(tmp_path, _synthetic_sequences())
     assert _prepare(["--input", seq_path, "--format", "sequences", "--name", "s"], tmp_path / "data") == 0
