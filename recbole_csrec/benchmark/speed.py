@@ -38,6 +38,7 @@ import platform
 import re
 import sys
 import tempfile
+import statistics
 import time
 from typing import Any
 
@@ -105,9 +106,7 @@ class Phase:
     def per_epoch(self) -> float:
         # the first epoch pays one-off costs (allocator warm-up, optimizer state): report the
         # median of the rest (robust to one epoch slowed by the machine's other work)
-        timed = sorted(self.seconds[1:] if len(self.seconds) > 1 else self.seconds)
-        middle = len(timed) // 2
-        return timed[middle] if len(timed) % 2 else (timed[middle - 1] + timed[middle]) / 2
+        return statistics.median(self.seconds[1:] if len(self.seconds) > 1 else self.seconds)
 
 
 def phase_batches(phase: Phase, per_row: list, count: int) -> list:

@@ -172,8 +172,7 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
     def block_fn(z: torch.Tensor, block: slice) -> torch.Tensor:
         index = target[block].unsqueeze(1)
         log_q = soft_labels.log_probs[block]                       # fp16 from the cache
-        q = log_q.float()
-        q = (q.clone() if q.data_ptr() == log_q.data_ptr() else q).exp_()  # one new fp32 tensor
+        q = log_q.to(torch.float32, copy=True).exp_()             # one new fp32 tensor
         q_log_q = (soft_labels.q_log_q[block].float() if soft_labels.q_log_q is not None
                    else (q * log_q.float()).nansum(dim=1))
         neg_entropy_r = neg_entropy_of_soft_label(q, log_q, index, q_log_q)
