@@ -44,22 +44,7 @@ OUT=docs/results/converged
 files="docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml"
 [ -f "docs/results/lastfm_budget_${model}.yaml" ] || { echo "no pinned settings for model '$model': docs/results/lastfm_budget_${model}.yaml" >&2; exit 2; }
 
-commit() {  # commit only these paths; another process may hold the index lock for a moment
-  [ "${COMMIT:-0}" = 1 ] || return 0
-  for _ in 1 2 3 4 5 6; do
-    git add -- "$@" || { sleep 5; continue; }
-    git diff --cached --quiet -- "$@" && return 0  # a skipped row: nothing new to commit
-    git commit -q -m "$MESSAGE" -- "$@" && return 0
-    sleep 5
-  done
-  echo "could not commit $*" >&2
-}
-
-student_choice() {  # the beta/T the search chose for this model, as --key=value
-  local best=$OUT/hyper/$model/best_config.yaml
-  [ -f "$best" ] || { echo "run the search first: bash run_scripts/lastfm_reproduction.sh search $model" >&2; exit 2; }
-  python -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(f\"--beta={c['beta']} --temperature={c['temperature']}\")" "$best"
-}
+source run_scripts/reproduction_lib.sh
 
 case $stage in
 search)
@@ -73,7 +58,7 @@ search)
   MESSAGE="docs/results/converged: $model student search (beta x T, CSRec-M seed 2020)" commit "$chosen"
   ;;
 table)
-  choice=$(student_choice)
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
   for seed in ${SEEDS:-2020 2021 2022}; do
     for teacher in ${TEACHERS:-none pop model data training}; do  # one call per row: each row committed as it lands
       python run_scripts/benchmark.py --models "$model" --teachers $teacher \
@@ -84,7 +69,7 @@ table)
   done
   ;;
 bridge)
-  choice=$(student_choice)
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
   # The authors' windows: the same Last.FM file cut as their code does (end-aligned, overlapping;
   # leaks held-out items into training). Built once; not a built-in dataset on purpose.
   if [ ! -f dataset/lastfm_authors/manifest.json ]; then
@@ -114,7 +99,7 @@ bridge)
 allpositions)
   # all_positions=True (one forward pass per window; docs/performance.md) for Base and CSRec-M at
   # the table's beta/T, beside the table's per-row rows; its own file and store entries.
-  choice=$(student_choice)
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
   for seed in ${SEEDS:-2020 2021 2022}; do
     for teacher in ${TEACHERS:-none model}; do
       python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets lastfm --seeds "$seed" \
@@ -129,7 +114,7 @@ topk)
   # over this budget goes to the disk cache: the same teachers for all three) instead of the exact cache,
   # beside the table's exact row (docs/performance.md, issue 29): soft_label_cache_mb=100 puts the
   # exact table (300 MB) over budget, and an explicit soft_label_topk comes before the disk cache.
-  choice=$(student_choice)
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
   for seed in ${SEEDS:-2020}; do
     for k in ${KS:-0 64 256}; do
       python run_scripts/benchmark.py --models "$model" --teachers model --datasets lastfm --seeds "$seed" \
@@ -152,7 +137,7 @@ readout)
   done
   ;;
 analyses)
-  choice=$(student_choice)
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
   A=(--model "$model" --dataset lastfm --seeds ${SEEDS:-2020 2021 2022} --config_files $files
      --output $OUT/analyses/$model --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice)
   python run_scripts/analyze.py popularity --results $OUT/lastfm.csv --output $OUT/analyses

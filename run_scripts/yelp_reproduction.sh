@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The converged Yelp reproduction (issue 30; docs/results.md, Yelp). The same convergence rules as
+# Last.FM (run_scripts/lastfm_reproduction.sh): settings pinned in docs/results/lastfm_budget*.yaml
+# with docs/results/yelp_budget.yaml last (Yelp's windows of 10, soft labels on the fly).
+#
+#   bash run_scripts/yelp_reproduction.sh prepare            # Yelp.txt -> $DATA/yelp (Table 1)
+#   bash run_scripts/yelp_reproduction.sh table MODEL        # Base, SoftRec, CSRec-M/-D/-T x SEEDS
+#                                                            # (TEACHERS=none runs before the search)
+#   bash run_scripts/yelp_reproduction.sh search MODEL       # the student's beta x T on validation
+#                                                            # (CSRec-M, seed 2020)
+#   bash run_scripts/yelp_reproduction.sh bridge MODEL       # Base and CSRec-M, seed 2020, under the
+#                                                            # authors' protocol
+#
+# YELP_TXT (default ../shared/data/yelp/Yelp.txt) is the public file (RUCAIBox's CIKM2020-S3Rec,
+# data/Yelp.txt); DATA (default dataset) is where the prepared folders go. Resumable exactly as the
+# Last.FM script: landed rows are skipped, trained phases are loaded from the store under $STORE,
+# COMMIT=1 commits each row as it lands. Run it with OMP_NUM_THREADS=1 beside other work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source run_scripts/reproduction_lib.sh
+usage="usage: yelp_reproduction.sh prepare|table|search|bridge [MODEL]"
+stage=${1:?$usage}
+model=${2:-GRU4Rec}
+YELP_TXT=${YELP_TXT:-../shared/data/yelp/Yelp.txt}
+DATA=${DATA:-dataset}
+STORE=${STORE:-results/yelp_converged}
+OUT=docs/results/converged
+files="$DATA/yelp/yelp.yaml docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml docs/results/yelp_budget.yaml"
+[ -f "docs/results/lastfm_budget_${model}.yaml" ] || { echo "no pinned settings for model '$model': docs/results/lastfm_budget_${model}.yaml" >&2; exit 2; }
+store_args=(--checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" --data_path="$DATA")
+
+prepare() {  # once; prepare_cli writes atomically, so a killed run leaves nothing half-written
+  local name=$1; shift
+  [ -f "$DATA/$name/manifest.json" ] && return 0
+  python -m recbole_csrec.prepare_cli --input "$YELP_TXT" --format sequences --name "$name" --window 10 \
+    --output-dir "$DATA" "$@"
+}
+
+case $stage in
+prepare)
+  prepare yelp ;;
+table)
+  prepare yelp
+  choice=""
+  [ "${TEACHERS:-}" = none ] || choice=$(student_choice "$OUT/hyper/yelp_$model" "yelp_reproduction.sh search $model")
+  for seed in ${SEEDS:-2020 2021 2022}; do
+    for teacher in ${TEACHERS:-none pop model data training}; do  # one call per row, committed as it lands
+      python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets yelp --seeds "$seed" \
+        --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $choice || true
+      MESSAGE="docs/results/converged: Yelp $model $teacher seed $seed" commit $OUT/yelp.csv $OUT/per_user
+    done
+  done
+  ;;
+search)
+  prepare yelp
+  chosen=$OUT/hyper/yelp_$model
+  if [ -f "$chosen/best_config.yaml" ]; then echo "search for $model already done: $chosen"; exit 0; fi
+  python run_hyper_csrec.py --model="$model" --dataset=yelp --teacher=model --seed=2020 \
+    --config_files="$files" --params_file=docs/results/lastfm_student_grid.yaml \
+    --teacher_store="$STORE/teacher_store" --data_path="$DATA" --output="$STORE/hyper/$model" --resume ${SEARCH_ARGS:-}
+  mkdir -p "$chosen"
+  for f in trials.csv trials.md best_config.yaml summary.txt; do cp "$STORE/hyper/$model/$f" "$chosen/$f"; done
+  MESSAGE="docs/results/converged: Yelp $model student search (beta x T, CSRec-M seed 2020)" commit "$chosen"
+  ;;
+bridge)
+  # The authors' windows (end-aligned, overlapping) and evaluation (input items masked), once.
+  prepare yelp_authors --window-alignment end_aligned
+  choice=$(student_choice "$OUT/hyper/yelp_$model" "yelp_reproduction.sh search $model")
+  python run_scripts/benchmark.py --models "$model" --teachers ${TEACHERS:-none model} --seeds 2020 \
+    --datasets yelp_authors --config_files "$DATA/yelp_authors/yelp_authors.yaml" ${files#* } --preset=paper \
+    --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $choice || true
+  MESSAGE="docs/results/converged: Yelp $model bridge rows" commit $OUT/yelp_bridge.csv $OUT/per_user
+  ;;
+*)
+  echo "unknown stage '$stage': accepted are prepare, table, search, bridge" >&2; exit 2 ;;
+esac
