@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from logging import getLogger
-from typing import Any
+from typing import Any, Sequence
 
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_local_time, init_seed, set_color
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.config import CSRecConfig, preset_description
+from recbole_csrec.config import CSRecConfig, effective_setup, preset_description
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.names import method_name
 from recbole_csrec.phase_table import phase_table
+from recbole_csrec.quiet import silence_third_party_warnings
 from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
@@ -22,7 +24,10 @@ from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.teachers.store import teacher_key, teacher_key_fields
 from recbole_csrec.threads import use_allowed_cores
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
-from recbole_csrec.utils import get_model
+from recbole_csrec.keys import phase_keys
+from recbole_csrec.lookups import get_model
+from recbole_csrec.overrides import check_known_keys, parse_overrides, recbole_argv
+from recbole_csrec.saved_runs import load_data_and_model
 
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
@@ -48,6 +53,17 @@ def build_configs(model: str | None = None, dataset: str | None = None, teacher:
     return config, teacher_config
 
 
+def check_command_line(model: str, dataset: str, config_files: Sequence[str] | None,
+                       args: Sequence[str], config_dict: dict[str, Any] | None = None) -> None:
+    """Everything a run with these `--key=value` arguments would check first, and that every
+    key is known (for commands that hand the same arguments to many runs)."""
+    overrides = parse_overrides(args)
+    with recbole_argv(args):
+        config, teacher_config = build_configs(model, dataset, None, list(config_files or []) or None,
+                                               config_dict)
+    check_known_keys(overrides, config.known_keys() | teacher_config.known_keys())
+
+
 def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                       config_file_list: list[str] | None = None,
                       config_dict: dict[str, Any] | None = None, saved: bool = True,
@@ -70,6 +86,7 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     """
     config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
     use_allowed_cores()
+    silence_third_party_warnings()
     with anomaly_mode(config["detect_anomaly"]):
         return _run(config, teacher_config, saved, per_user, trainer_class, evaluate_test)
 
@@ -81,8 +98,9 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
-    logger.info(sys.argv)
+    logger.info(f"command: {shlex.join(sys.argv)}")
     logger.info(config)
+    logger.info(effective_setup(config))
     logger.info(preset_description(config))
 
     full_dataset = create_dataset(config)
@@ -210,8 +228,7 @@ def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
 # Student keys that shape its weights beyond the backbone's config and seed (the teachers enter
 # through their own store keys). The cache budget and top-K choose how the soft labels are held
 # (exact fp16 cache, top-K, or on the fly), which changes their numerics.
-STUDENT_KEYS = ("teacher", "beta", "temperature", "kl_direction", "ensemble", "soft_label_cache_mb",
-                "soft_label_topk")
+STUDENT_KEYS = phase_keys("student")
 
 
 def student_key_fields(ctx: TeacherContext) -> dict[str, Any] | None:

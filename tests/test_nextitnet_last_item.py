@@ -9,7 +9,7 @@ from recbole.model.sequential_recommender.nextitnet import NextItNet
 from recbole_csrec import CSRecError, run_recbole_csrec
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.model import NextItNetLastItem
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 from tests.conftest import TINY_NAME, fast_config
 
 

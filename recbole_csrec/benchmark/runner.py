@@ -22,7 +22,8 @@ from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnosti
                                              machine_description, phase_cell, read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import method_name
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import check_command_line
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 # Options that say where files go, not what is trained: they stay out of the config hash, so that

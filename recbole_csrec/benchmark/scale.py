@@ -33,11 +33,11 @@ from recbole_csrec.data import ensure_dataset_files, reseed_loader, subsample_se
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.model.main_teacher import MainTeacher
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
-from recbole_csrec.quick_start import build_configs
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import build_configs, check_command_line
 from recbole_csrec.soft_labels import DiskSoftLabels, TeacherEnsemble, cache_soft_labels
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 MB = 2 ** 20
 

@@ -57,14 +57,14 @@ from recbole_csrec.data.all_positions import is_causal_model
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.precision import bf16_units
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
-from recbole_csrec.quick_start import build_configs
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import build_configs, check_command_line
 from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
          "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}

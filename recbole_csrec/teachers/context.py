@@ -16,7 +16,7 @@ from recbole_csrec.names import method_name
 from recbole_csrec.teachers.store import (PLAIN_OBJECTIVE, TeacherStore, default_store_path, teacher_key,
                                          teacher_key_fields)
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 
 @dataclass

@@ -10,7 +10,11 @@ from typing import Any, Callable
 
 from recbole.config import Config
 
-from recbole_csrec.teachers.training_level import MAIN_TEACHER_KEYS
+from recbole_csrec.keys import phase_keys
+
+# Config keys that shape CSRec-T's main teacher (its teacher-store key fields), from the keys
+# table; the builder (training_level.py) and the plan both read them from here.
+MAIN_TEACHER_KEYS = phase_keys("main-teacher")
 
 
 @dataclass

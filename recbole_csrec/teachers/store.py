@@ -37,34 +37,27 @@ from torch import nn
 
 from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
+from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
 
 KEY_VERSION = 2  # 2: keyed by model (objective) instead of teacher kind and role
 WEIGHTS = "weights.pth"
 MANIFEST = "manifest.json"
 
-# Keys of the teacher's config that cannot change its weights or its stored results:
-# where files go, logging, hardware placement, and every CSRec key (the teacher-relevant
-# ones are passed explicitly by the builders, so that e.g. beta/T never split the store).
-# `data_path` is replaced by the content hash of the dataset files.
-NON_DETERMINING_KEYS = frozenset({
+# Keys of the teacher's config that cannot change its weights or its stored results: where files
+# go, logging, hardware placement; and every CSRec key the table (recbole_csrec/keys.py) leaves out
+# of the hash (the `builder` ones are entered explicitly by the phases that need them, so that
+# e.g. beta/T never split the store). `data_path` is replaced by the content hash of the dataset.
+RECBOLE_NON_DETERMINING_KEYS = frozenset({
     "data_path", "checkpoint_dir", "dataset_save_path", "dataloaders_save_path", "save_dataset",
     "save_dataloaders", "show_progress", "state", "log_wandb", "wandb_project", "device", "gpu_id",
     "use_gpu", "local_rank", "nproc", "world_size", "offset", "ip", "port", "single_spec", "worker",
     "eval_batch_size", "config_files", "params_file", "tensorboard",
-    # CSRec keys: student-only, or entered explicitly by the builder that needs them.
-    "teacher", "teacher_model", "num_teachers", "sample_ratio", "ensemble", "alpha", "beta",
-    "temperature", "kl_direction", "noise_rank", "expectation_term", "teacher_store",
-    "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
-    "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
-    "detect_anomaly",  # debugging only: the same weights either way
-    "fused_output",  # the same loss and gradients (to float rounding), computed in blocks
-    "preset",  # a name for other keys' values, which enter the key themselves
-    "diagnostics",  # reads the frozen teachers only
 })
+NON_DETERMINING_KEYS = RECBOLE_NON_DETERMINING_KEYS | unhashed_keys()
 
 # Keys that determine a model only when set: at these values they are left out of the key, so that
 # teachers stored before the key existed (trained the same way) keep their keys.
-KEYED_ONLY_WHEN_SET = {"all_positions": False, "bf16": False}
+KEYED_ONLY_WHEN_SET = keyed_only_when_set()
 
 _fingerprints: dict[tuple, str] = {}
 _fingerprint_lock = threading.Lock()

@@ -10,10 +10,7 @@ from recbole_csrec.data import subsample_sequences
 from recbole_csrec.model.main_teacher import MainTeacher
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import TeacherContext
-
-# Config keys that shape the main teacher's weights (teacher-store key fields).
-MAIN_TEACHER_KEYS = ("alpha", "expectation_term", "noise_rank", "noise_normalizer",
-                     "noise_exact_max_items", "noise_sample_size")
+from recbole_csrec.teachers.plan import MAIN_TEACHER_KEYS
 
 
 class TrainingLevelLabels(TeacherEnsemble):

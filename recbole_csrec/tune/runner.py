@@ -189,7 +189,7 @@ def evaluate_student(model: str, dataset: str, teacher: str | None,
 
     from recbole_csrec.checkpoint import load_into
     from recbole_csrec.trainer import CSRecTrainer
-    from recbole_csrec.utils import get_model
+    from recbole_csrec.lookups import get_model
 
     config, _ = _build(model, dataset, teacher, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
