@@ -82,7 +82,6 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
     from recbole_csrec.data.builtin import dataset_status
     from recbole_csrec.names import method_name
     from recbole_csrec.teachers.plan import planned_teacher_phases
-    from recbole_csrec.teachers.store import default_store_path
 
     status = dataset_status(config)  # raises CSRecError for an unknown dataset
     ready = "will be built" not in status

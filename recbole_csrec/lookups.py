@@ -9,7 +9,6 @@ from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
-from recbole_csrec.errors import CSRecError
 
 # Models of this package (wrappers around RecBole models) and the trainer that trains them.
 _TRAINER_OF = {"CSRecStudent": "CSRecTrainer", "MainTeacher": "CSRecTrainer"}

@@ -21,13 +21,14 @@ from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
-from recbole_csrec.teachers.store import teacher_key, teacher_key_fields
+from recbole_csrec.teachers.train_or_load import train_or_load
+from recbole_csrec.teachers.store import teacher_key_fields
 from recbole_csrec.threads import use_allowed_cores
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.keys import phase_keys
 from recbole_csrec.lookups import get_model
 from recbole_csrec.overrides import check_known_keys, parse_overrides, recbole_argv
-from recbole_csrec.saved_runs import load_data_and_model
+from recbole_csrec.saved_runs import load_data_and_model  # noqa: F401  (RecBole's place for it)
 
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
@@ -192,37 +193,20 @@ def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
     CSRec-M run at the searched point loads the search trial that trained it. A student whose
     teachers are not all store entries (reuse off, or SoftRec's counts) is trained as usual."""
     fields = student_key_fields(ctx)
-    store = ctx.store
-    if fields is None or store is None:
+    if fields is None or ctx.store is None:
         return _train_student(ctx, student, seed, trainer_class, evaluate_test)
-    key = teacher_key(fields)
-    with store.lock(key):
-        entry = store.get(key)
-        if entry is None:
-            trainer, result = _train_student(ctx, student, seed, trainer_class, evaluate_test)
-            # Only a fit that returned is published: a trial a search scheduler stopped never gets here.
-            result.meta.update(reused=False, store_key=key)
-            store.publish(key, fields, student, result.as_dict(), ctx.config,
-                          phase=f"{method_name(ctx.config['teacher'])} student")
-            return trainer, result
-    entry.load_into(student)
-    student.eval()
-    stored = entry.manifest["result"]
-    getLogger().info(set_color("CSRec phase [student]", "yellow")
-                     + f": reusing the student trained as {entry.manifest.get('trained_as')} "
-                     f"(seed {seed}) from store {entry.folder}")
+    phase = train_or_load(ctx.store, fields, lambda: student,
+                          lambda model: _train_student(ctx, model, seed, trainer_class, evaluate_test),
+                          ctx.config, "student", seed, label=f"{method_name(ctx.config['teacher'])} student",
+                          with_test=False)
+    if not phase.reused:
+        return phase.trainer, phase.result
     trainer = CSRecTrainer(ctx.config, student, phase="student",
                            weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=False)
-    result = PhaseResult(
-        name="student", model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
-        best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
-        epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
-        meta={"seed": seed, "reused": True, "store_key": key,
-              "trained_as": entry.manifest.get("trained_as", "")})
     if evaluate_test:  # evaluated here: a search trial that trained it never saw the test set
-        result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
-                                              show_progress=ctx.config["show_progress"])
-    return trainer, result
+        phase.result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
+                                                    show_progress=ctx.config["show_progress"])
+    return trainer, phase.result
 
 
 # Student keys that shape its weights beyond the backbone's config and seed (the teachers enter

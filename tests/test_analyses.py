@@ -146,3 +146,14 @@ def test_sparsity_on_pre_split_files(tmp_path):
     assert 0.0 < sparsity < 1.0
     with pytest.raises(CSRecError, match="no nothing"):
         drop_users_copy({**config, "dataset": "nothing"}, 0.3, 0, str(tmp_path / "out2"))
+
+
+def test_plots_without_matplotlib_name_the_extra(monkeypatch):
+    import sys
+
+    from recbole_csrec.benchmark.analyses import pyplot
+    from recbole_csrec.errors import CSRecError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with pytest.raises(CSRecError, match=r"pip install 'recbole-csrec\[plots\]'"):
+        pyplot()

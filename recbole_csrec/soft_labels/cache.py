@@ -24,9 +24,7 @@ that trains a student on the same teachers and the same training data (checked b
 from __future__ import annotations
 
 import hashlib
-import os
 from logging import getLogger
-from time import time
 from typing import Any, Iterator
 
 import torch

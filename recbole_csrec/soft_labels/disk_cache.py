@@ -25,7 +25,6 @@ import mmap
 import os
 import shutil
 from logging import getLogger
-from typing import Any
 
 import numpy as np
 import torch
