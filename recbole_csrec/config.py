@@ -245,7 +245,7 @@ def effective_setup(config: Config) -> str:
 def validate_csrec_config(config: Config) -> None:
     """Raise CSRecError (one line: the bad value and what is accepted) on a bad CSRec key: every
     key by its rule in recbole_csrec/keys.py, then the checks that need more than one value."""
-    from recbole_csrec.teachers import TEACHERS  # late: teachers import the trainer
+    from recbole_csrec.teachers import TEACHERS  # registers the built-in kinds (they import the trainer)
 
     teacher = config["teacher"]
     if teacher not in TEACHERS:

@@ -105,7 +105,7 @@ WITH_SOFT_LABELS = frozenset({"pop", "model", "data", "training"})
 STORE_KINDS = ("hashed", "builder", "when_set", "never")
 
 
-def _keys() -> tuple[Key, ...]:
+def _teacher_keys() -> list[Key]:
     s = "Settings preset"
     keys = [Key("preset", "none", checked_elsewhere,
                 "settings preset loaded under your files: `paper` = the paper's training settings "
@@ -134,9 +134,13 @@ def _keys() -> tuple[Key, ...]:
             "`logits`: `e_u` = mean of teacher logits (Algorithm 1); `probs`: mean of `softmax(q_k/T)` "
             "(the authors' code)", store="builder", phases=frozenset({"student"}), kinds=ENSEMBLES, section=s),
     ]
+    return keys
+
+
+def _csrec_t_and_store_keys() -> list[Key]:
     s = "CSRec-T: main teacher g1, side teacher g2, noise model h"
     main = frozenset({"main-teacher"})
-    keys += [
+    keys = [
         Key("alpha", 0.5, number_in(0.0, 1.0),
             "in [0, 1]: `alpha*KL(P_g2 ‖ P_g1) + (1-alpha)*KL(P_g1 ‖ P_g2)` in the main teacher's loss (Eq. 12)",
             store="builder", phases=main, kinds=CSRECT, section=s),
@@ -170,9 +174,13 @@ def _keys() -> tuple[Key, ...]:
             "and CSRec-M's teacher seeded s are one entry (docs/tuning.md); `False` always trains and stores "
             "nothing", store="never", section=s),
     ]
+    return keys
+
+
+def _student_keys() -> list[Key]:
     s = "Student"
     student = frozenset({"student"})
-    keys += [
+    keys = [
         Key("beta", 0.5, number_in(0.0, 1.0), "weight of the KL term, in [0, 1]: `(1-beta)*CE + beta*KL`",
             store="builder", phases=student, kinds=WITH_SOFT_LABELS, section=s),
         Key("temperature", 3.0, number_in(0.0, None, low_open=True), "T > 0 in `r = 0.5*(softmax(e_u/T) + onehot)`",
@@ -201,8 +209,12 @@ def _keys() -> tuple[Key, ...]:
             "(`result[\"diagnostics\"]`) the soft-label diagnostics (accuracy, agreement, entropy, target and "
             "popularity mass); `False` skips it", store="never", kinds=WITH_SOFT_LABELS, section=s),
     ]
+    return keys
+
+
+def _evaluation_and_speed_keys() -> list[Key]:
     s = "Evaluation (Recall+/NDCG+, Eq. 16)"
-    keys += [
+    keys = [
         Key("rating_threshold", 4, number_in(float("-inf"), None),
             "delta of Recall+/NDCG+: only test rows whose raw target rating >= this count", section=s),
         Key("mask_input_items", False, flag,
@@ -227,10 +239,11 @@ def _keys() -> tuple[Key, ...]:
             "bf16 matmuls with fp32 softmax statistics and loss, on CPUs with `amx_bf16`/`avx512_bf16` or GPUs "
             "with bf16; elsewhere one log line and fp32 (`recbole_csrec/precision.py`)", store="when_set", section=s),
     ]
-    return tuple(keys)
+    return keys
 
 
-KEYS: tuple[Key, ...] = _keys()
+KEYS: tuple[Key, ...] = tuple(_teacher_keys() + _csrec_t_and_store_keys() + _student_keys()
+                              + _evaluation_and_speed_keys())
 BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
 DEFAULTS: dict[str, Any] = {key.name: key.default for key in KEYS}
 

@@ -12,6 +12,7 @@ from recbole.utils import init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
 from recbole_csrec.names import method_name
+from recbole_csrec.teachers.plan import planned_teacher_phases
 from recbole_csrec.teachers.store import PLAIN_OBJECTIVE, TeacherStore, default_store_path, teacher_key_fields
 from recbole_csrec.teachers.train_or_load import train_or_load
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
@@ -70,11 +71,7 @@ class TeacherContext:
         (0 when they are off): the soft-label memory budget shared by the run's teachers."""
         if not self.config["diagnostics"]:
             return 0.0
-        # Late import: plan.py imports the teacher builders, which import this module.
-        from recbole_csrec.teachers.plan import PLANS, planned_teacher_phases
-
-        known = str(self.config["teacher"]) in PLANS  # a user's own teacher kind has no plan
-        phases = len(planned_teacher_phases(self.config)) if known else int(self.config["num_teachers"])
+        phases = len(planned_teacher_phases(self.config))
         return float(self.config["soft_label_cache_mb"]) / max(1, phases)
 
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,

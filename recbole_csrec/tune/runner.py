@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from recbole_csrec.ray_session import start_ray
 from recbole_csrec.atomic import atomic_file, write_atomic
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
@@ -49,25 +50,6 @@ def _make_scheduler(name: str, max_t: int):
     from ray.tune.schedulers import ASHAScheduler
 
     return ASHAScheduler(time_attr="training_iteration", max_t=max(1, max_t), grace_period=1)
-
-
-def _init_ray(address: str | None, num_cpus: int | None, output: str) -> bool:
-    """Connect to Ray; True when this call started it (and so must shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        return True
-    # Local workers must import this very package (a checkout may shadow an installed one).
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [package_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    # address="local": a Ray of its own, even while another search's Ray runs on this machine
-    # (without it, Ray joins that one and refuses num_cpus).
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    return True
 
 
 SEARCH_FILE = "search.json"
@@ -284,7 +266,7 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         logger.info(f"resuming the search in {experiment}: finished trials are kept")
     elif resume:
         logger.info(f"nothing to resume in {experiment}: starting the search")
-    we_started = _init_ray(address, num_cpus, output)
+    we_started = start_ray(address, num_cpus)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(csrec_trial, model=config["model"], dataset=config["dataset"],
