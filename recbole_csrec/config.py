@@ -87,7 +87,7 @@ class CSRecConfig(Config):
         # Before RecBole reads the merged values (and raises deep inside on a bad one); the
         # dataset's name first (RecBole joins data_path and dataset right after this).
         values = self.final_config_dict
-        if self.dataset and values.get("data_path"):
+        if self.dataset is not None and values.get("data_path"):
             check_dataset_known(str(self.dataset), os.path.join(values["data_path"], str(self.dataset)))
         check_recbole_keys(values)
         super()._set_default_parameters()

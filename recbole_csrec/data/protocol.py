@@ -146,6 +146,11 @@ def read_interactions(path: str, fmt: str, columns: Columns, sep: str | None = N
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CSRecError(f"input file '{path}' cannot be read as {fmt} (UTF-8): {first}") from None
+    if not isinstance(raw.index, pd.RangeIndex):
+        # pandas takes the first field(s) as the index when every row has more fields than the
+        # header: the columns would shift silently
+        raise CSRecError(f"input file '{path}' cannot be read as {fmt}: its rows have more fields than "
+                         f"its header ({len(raw.columns)} names; wrong --sep?)")
     wanted = {"user": columns.user, "item": columns.item, "rating": columns.rating, "time": columns.time}
     out = {}
     for role, name in wanted.items():
@@ -391,6 +396,9 @@ def build_files(frame: pd.DataFrame, target_dir: str, name: str, window: int, mi
                      "window's validation/test items into another window's training rows")
     if n_windows == 0:
         raise CSRecError(f"no window of >= {MIN_WINDOW} items left in '{name}'")
+    if splits["train"].empty:  # RecBole cannot load a dataset without training rows
+        raise CSRecError(f"no training rows left in '{name}': its {n_windows} window(s) hold only "
+                         "validation and test targets (more interactions per user, or a larger --window)")
     has_rating = "rating" in frame
     for split, rows in splits.items():
         path = os.path.join(target_dir, f"{name}.{split}.inter")
