@@ -19,7 +19,7 @@ def test_three_kills_leave_nothing_lost_or_corrupt(tmp_path):
 
 
 def test_a_changed_metric_or_a_lost_entry_is_reported():
-    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "caches": ["c"], "per_user_rows": 5,
+    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "caches": ["c"], "cache_hashes": {}, "per_user_rows": 5,
                  "run_id": "r", "metrics": {"test_ndcg@10": 0.5}}
     assert differences(dict(reference), reference) == []
     assert differences({**reference, "store": ["k1"]}, reference) == ["store"]
