@@ -205,9 +205,11 @@ def test_bench_scale_prints_the_disk_cache_ratio_and_rss(tiny_data, tmp_path, ca
     assert [n for n in os.listdir(tmp_path) if n.startswith("bench-scale-store-")] == []  # removed
 
 
-def test_cost_curve_exponent_and_one_catalogue_point(tmp_path):
+def test_cost_curve_exponent_and_one_catalogue_point(tmp_path, monkeypatch):
     """The curve's fit recovers a known power law, and one tiny point measures every phase."""
     from recbole_csrec.benchmark import scale_curve
+
+    monkeypatch.chdir(tmp_path)  # the point's trainers write RecBole's log folders to the cwd
 
     assert scale_curve.fitted_exponent([1e3, 1e4, 1e5], [2e-3, 2e-2, 2e-1]) == pytest.approx(1.0)
     assert scale_curve.fitted_exponent([1e3, 4e3], [1.0, 16.0]) == pytest.approx(2.0)
