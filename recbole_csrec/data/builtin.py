@@ -17,7 +17,8 @@ import recbole
 from recbole.config import Config
 
 from recbole_csrec.atomic import make_temp_dir, replace_dir
-from recbole_csrec.data.protocol import Columns, build_files, read_interactions, read_manifest
+from recbole_csrec.data.protocol import build_files, read_manifest
+from recbole_csrec.data.readers import Columns, read_interactions
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.paths import RESOURCES_DIR
 
