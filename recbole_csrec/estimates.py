@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from recbole_csrec.model.noise import NoiseModel, resolve_normalizer
-from recbole_csrec.soft_labels.cache import PATH_EXACT, PATH_TOPK, cache_bytes
+from recbole_csrec.soft_labels.cache import LOGIT_CHUNK_BYTES, PATH_EXACT, PATH_TOPK, cache_bytes
 from recbole_csrec.soft_labels.disk_cache import PATH_DISK, disk_bytes_needed
 
 MB = 2 ** 20
@@ -72,14 +72,19 @@ def peak_memory_bytes(config, sizes: Sizes, soft_label_path: str, tables: int) -
     batch, eval_batch = int(config["train_batch_size"]), int(config["eval_batch_size"])
     step_kind = "fused" if config["fused_output"] else "plain"
     student = trained + STEP_ARRAYS[step_kind] * batch * n_items * 4
+    phases = []
     if teacher in ("model", "data", "training"):
         teachers = 1 if teacher == "training" else int(config["num_teachers"])
-        student += teachers * params + (teachers + 1) * batch * n_items * 4  # their forward passes
+        student += teachers * params
         if soft_label_path in (PATH_EXACT, PATH_TOPK):
             student += cache_bytes(soft_label_path, sizes.train_rows, n_items, tables, int(config["soft_label_topk"]))
         elif soft_label_path == PATH_DISK:
             student += 256 * MB  # mapped pages are released every 256 MB (disk_cache.py)
-    phases = [student]
+        else:  # on the fly: the teachers' forward passes on every batch
+            student += (teachers + 1) * batch * n_items * 4
+        if soft_label_path in (PATH_EXACT, PATH_TOPK, PATH_DISK):  # the build: logits chunks + copies
+            phases.append(teachers * params + 2 * LOGIT_CHUNK_BYTES)
+    phases.append(student)
     if teacher == "training":  # the main teacher: g1 + h trained, g2 frozen
         noise = 4 * 2 * sizes.items * int(config["noise_rank"]) * 4
         phases.append(trained + params + noise + STEP_ARRAYS["main-teacher"] * batch * n_items * 4)
