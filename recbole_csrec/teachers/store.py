@@ -29,12 +29,15 @@ import json
 import os
 import shutil
 import threading
+from logging import getLogger
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from recbole.config import Config
 from torch import nn
 
+from recbole_csrec.version import __version__ as PACKAGE_VERSION
 from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
 from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
@@ -154,13 +157,34 @@ class TeacherStore:
         return os.path.join(self.root, key)
 
     def get(self, key: str) -> StoredTeacher | None:
-        """The complete entry for `key`, or None. Only renamed (finished) folders exist."""
+        """The complete, intact entry for `key`, or None. Only renamed (finished) folders exist;
+        one that is truncated, edited or holds another key's entry is moved aside (one log line
+        naming it) and None is returned, so that the phase is trained again."""
         folder = self.folder(key)
         manifest_path = os.path.join(folder, MANIFEST)
         if not (os.path.isfile(manifest_path) and os.path.isfile(os.path.join(folder, WEIGHTS))):
             return None
-        with open(manifest_path) as handle:
-            return StoredTeacher(key, folder, json.load(handle))
+        try:
+            with open(manifest_path) as handle:
+                manifest = json.load(handle)
+            problem = _entry_problem(key, folder, manifest)
+        except (OSError, ValueError) as error:
+            manifest, problem = {}, f"its manifest cannot be read ({error})"
+        if problem is None:
+            written_by = manifest.get("package_version")
+            if written_by and written_by != PACKAGE_VERSION:
+                getLogger().info(f"teacher store entry {folder} was written by recbole_csrec {written_by} "
+                                 f"(this is {PACKAGE_VERSION}); same key format {KEY_VERSION}: used")
+            return StoredTeacher(key, folder, manifest)
+        aside = os.path.join(self.root, ".rejected", f"{key}-{int(time.time())}-{os.getpid()}")
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        try:
+            os.replace(folder, aside)
+        except OSError:  # another process moved it first
+            pass
+        getLogger().warning(f"teacher store entry {folder} is not used: {problem}; moved to {aside}, "
+                            "the phase is trained again")
+        return None
 
     @contextlib.contextmanager
     def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
@@ -196,7 +220,9 @@ class TeacherStore:
                 if config is not None:
                     meta["config"] = config_meta(config)
                 save_weights(model, os.path.join(tmp, WEIGHTS), meta)
-                manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result}
+                manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result,
+                            "weights_sha256": _file_sha256(os.path.join(tmp, WEIGHTS)),
+                            "package_version": PACKAGE_VERSION}
                 with open(os.path.join(tmp, MANIFEST), "w") as handle:
                     json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
         except OSError:
@@ -209,6 +235,27 @@ class TeacherStore:
         trained on them (e.g. search trials differing only in beta/T) builds it once."""
         key = teacher_key({"teachers": list(teacher_keys), **fields})
         return os.path.join(self.root, "soft_labels", f"{key}.pt")
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_problem(key: str, folder: str, manifest: Any) -> str | None:
+    """Why an entry must not be loaded (None when it is intact): another key's entry, fields that
+    do not hash to its key, or weights that are not the ones it was published with."""
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        return "it holds another entry (its manifest names another key)"
+    if not isinstance(manifest.get("fields"), dict) or teacher_key(manifest["fields"]) != key:
+        return "its key fields do not hash to its key (edited or copied from elsewhere)"
+    expected = manifest.get("weights_sha256")
+    if expected is not None and _file_sha256(os.path.join(folder, WEIGHTS)) != expected:
+        return "its weights file is truncated or edited (sha256 differs from the one it was published with)"
+    return None
 
 
 def default_store_path(config: Config) -> str:
