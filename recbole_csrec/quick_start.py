@@ -92,10 +92,9 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
         return _run(config, teacher_config, saved, per_user, trainer_class, evaluate_test)
 
 
-def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user: bool,
-         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> dict[str, Any]:
+def _setup_run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool) -> TeacherContext:
+    """Run setup, once: the dataset files, seeds, the logger and what it says first, the data."""
     ensure_dataset_files(config)
-
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
@@ -103,17 +102,20 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     logger.info(config)
     logger.info(effective_setup(config))
     logger.info(preset_description(config))
-
     full_dataset = create_dataset(config)
     logger.info(full_dataset)
     train_data, valid_data, test_data = data_preparation(config, full_dataset)
-
     run_name = f"{config['model']}-{config['dataset']}-{config['teacher']}-{get_local_time()}-{os.getpid()}"
-    run_dir = os.path.join(config["checkpoint_dir"], run_name)
-    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=full_dataset,
-                         train_data=train_data, valid_data=valid_data, test_data=test_data,
-                         run_dir=run_dir,
-                         saved=saved, show_progress=config["show_progress"])
+    return TeacherContext(config=config, teacher_config=teacher_config, dataset=full_dataset,
+                          train_data=train_data, valid_data=valid_data, test_data=test_data,
+                          run_dir=os.path.join(config["checkpoint_dir"], run_name),
+                          saved=saved, show_progress=config["show_progress"])
+
+
+def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user: bool,
+         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> dict[str, Any]:
+    ctx = _setup_run(config, teacher_config, saved)
+    logger, train_data, run_dir = getLogger(), ctx.train_data, ctx.run_dir
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
     # What the frozen teachers teach (validation rows); the student starts from init_seed below,
@@ -153,7 +155,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     if per_user:
         from recbole_csrec.evaluation import per_user_ranks
 
-        result["per_user"] = per_user_ranks(trainer, test_data, train_data)
+        result["per_user"] = per_user_ranks(trainer, ctx.test_data, train_data)
     return result
 
 

@@ -128,33 +128,40 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
             print(f"[benchmark] FAILED {run_id}: {type(error).__name__}: {error}", flush=True)
             continue
         seconds = time.time() - start
-        per_user_file = ""
-        if result.get("per_user") is not None:
-            path = os.path.join(per_user_dir, f"{run_id}.csv.gz")
-            write_frame(path, result["per_user"], compression="gzip")
-            per_user_file = os.path.relpath(path, os.path.dirname(os.path.abspath(csv_path)))
-        student = result.get("phases", {}).get("student", {})
-        row: dict[str, Any] = {"model": model, "dataset": dataset, "teacher": teacher,
-                               "method": method_name(teacher), "seed": int(seed)}
-        row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
-        row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
-        row.update(diagnostic_cells(result.get("diagnostics")))
-        row.update({
-            "seconds": round(seconds, 2), "peak_rss_mb": round((memory.start + memory.peak) / 2 ** 20),
-            "epochs": student.get("epochs", ""),
-            "best_epoch": student.get("best_epoch", ""), "phases": phase_cell(result.get("phases")),
-            "config_hash": chash, "run_id": run_id,
-            "per_user_file": per_user_file, "config_files": " ".join(config_files),
-            "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
-                                  + list(extra_argv)),
-            "machine": machine, "command": command or "",
-            "finished_at": datetime.now().isoformat(timespec="seconds"),
-        })
+        row = _result_row(result, model, dataset, teacher, seed, run_id, seconds, memory.start + memory.peak,
+                          per_user_dir, csv_path)
+        row.update({"config_hash": chash, "config_files": " ".join(config_files),
+                    "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
+                                          + list(extra_argv)),
+                    "machine": machine, "command": command or ""})
         row.update(extra_columns or {})
         append_rows(csv_path, [row])
         done.add((model, dataset, teacher, str(seed), chash))
         counts["ran"] += 1
     return counts
+
+
+def _result_row(result: dict[str, Any], model: str, dataset: str, teacher: str, seed: int, run_id: str,
+                seconds: float, peak_rss: int, per_user_dir: str, csv_path: str) -> dict[str, Any]:
+    """One results row of a finished run (its per-user ranks written beside the CSV)."""
+    per_user_file = ""
+    if result.get("per_user") is not None:
+        path = os.path.join(per_user_dir, f"{run_id}.csv.gz")
+        write_frame(path, result["per_user"], compression="gzip")
+        per_user_file = os.path.relpath(path, os.path.dirname(os.path.abspath(csv_path)))
+    student = result.get("phases", {}).get("student", {})
+    row: dict[str, Any] = {"model": model, "dataset": dataset, "teacher": teacher,
+                           "method": method_name(teacher), "seed": int(seed)}
+    row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
+    row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
+    row.update(diagnostic_cells(result.get("diagnostics")))
+    row.update({
+        "seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss / 2 ** 20),
+        "epochs": student.get("epochs", ""), "best_epoch": student.get("best_epoch", ""),
+        "phases": phase_cell(result.get("phases")), "run_id": run_id, "per_user_file": per_user_file,
+        "finished_at": datetime.now().isoformat(timespec="seconds"),
+    })
+    return row
 
 
 def build_parser() -> argparse.ArgumentParser:
