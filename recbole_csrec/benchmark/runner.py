@@ -86,16 +86,8 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
     extra --key=value arguments and the config files' contents make the config hash.
     A CSRecError (bad input) stops the suite; any other failure is logged and the suite goes on.
     """
-    check_teachers(teachers)
-    check_extra_argv(extra_argv)
-    config_files = list(config_files or [])
-    for path in config_files:
-        if not os.path.isfile(path):
-            raise CSRecError(f"config file '{path}' does not exist")
-    config_dict = dict(config_dict or {})
-    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
-        for dataset, model in itertools.product(datasets, models):
-            check_command_line(model, dataset, config_files, extra_argv, config_dict)
+    config_files, config_dict = list(config_files or []), dict(config_dict or {})
+    _check_suite(models, datasets, teachers, config_files, config_dict, extra_argv)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
                 "argv": sorted(arg for arg in extra_argv if argv_key(arg) not in LOCATION_KEYS)}
     chash = config_hash(config_files, settings)
@@ -139,6 +131,19 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         done.add((model, dataset, teacher, str(seed), chash))
         counts["ran"] += 1
     return counts
+
+
+def _check_suite(models, datasets, teachers, config_files: list[str], config_dict: dict[str, Any],
+                 extra_argv: Sequence[str]) -> None:
+    """Bad input stops the suite before any run: teachers, extra arguments, config files."""
+    check_teachers(teachers)
+    check_extra_argv(extra_argv)
+    for path in config_files:
+        if not os.path.isfile(path):
+            raise CSRecError(f"config file '{path}' does not exist")
+    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
+        for dataset, model in itertools.product(datasets, models):
+            check_command_line(model, dataset, config_files, extra_argv, config_dict)
 
 
 def _result_row(result: dict[str, Any], model: str, dataset: str, teacher: str, seed: int, run_id: str,
