@@ -48,6 +48,7 @@ table)
       python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets yelp --seeds "$seed" \
         --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $choice || true
       MESSAGE="docs/results/converged: Yelp $model $teacher seed $seed" commit $OUT/yelp.csv $OUT/per_user
+      [ "${KEEP_CACHES:-0}" = 1 ] || rm -rf "$STORE/teacher_store/soft_labels"  # 14 GB per teacher set
     done
   done
   ;;
