@@ -11,6 +11,7 @@ from recbole.utils import dataset_arguments, evaluation_arguments, general_argum
 from recbole_csrec.data.builtin import check_dataset_known
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import package_backbones, resolve_student_model
+from recbole_csrec.model.noise import NORMALIZERS
 from recbole_csrec.paths import PROPERTIES_DIR
 from recbole_csrec.recbole_checks import check_recbole_keys
 
@@ -304,9 +305,9 @@ def validate_csrec_config(config: Config) -> None:
     _positive_int(config, "noise_rank")
     if not isinstance(config["expectation_term"], bool):
         raise CSRecError(f"expectation_term={config['expectation_term']!r} is not accepted: use true or false")
-    if config["noise_normalizer"] not in ("auto", "exact", "sampled"):
+    if config["noise_normalizer"] not in NORMALIZERS:
         raise CSRecError(f"noise_normalizer='{config['noise_normalizer']}' is not accepted: "
-                         "use auto, exact or sampled")
+                         f"use one of {', '.join(NORMALIZERS)}")
     _positive_int(config, "noise_exact_max_items")
     _positive_int(config, "noise_sample_size")
     _validate_filtered_metrics(config)

@@ -182,6 +182,8 @@ def test_real_tiny_run_keeps_per_user_ranks(tiny_data, tmp_path):
     assert per_user_metric(per_user, "recall@10").mean() == pytest.approx(float(row["test_recall@10"]), abs=1e-4)
     assert per_user_metric(per_user, "ndcg@10").mean() == pytest.approx(float(row["test_ndcg@10"]), abs=1e-4)
     assert os.path.getsize(os.path.join(out, "results_table2.md")) > 0
+    # the run's own peak RSS: at least this process's size when it began, and a plausible number
+    assert 100 < float(row["peak_rss_mb"]) < 64 * 1024
 
 
 def test_make_report_from_crafted_results(tmp_path):

@@ -14,6 +14,7 @@ from recbole_csrec import CSRecError, run_recbole_csrec
 from recbole_csrec.cli import main as cli_main
 from recbole_csrec.model.main_teacher import MainTeacher
 from recbole_csrec.model.noise import NoiseModel, column_log_normalizer
+from recbole_csrec.model.teacher_pair_loss import teacher_pair_loss
 from recbole_csrec.quick_start import build_configs
 from tests.conftest import TINY_NAME, fast_config, write_tiny_dataset
 
@@ -49,7 +50,7 @@ def test_exact_chunked_equals_brute_force():
     noise = _noise(13, 4, scale=3.0, normalizer="exact", chunk_size=3)  # 13 columns in 5 chunks
     target, log_p = _batch(13)
     expected = _brute_force_expectation(noise, target, log_p)
-    assert torch.allclose(noise.expectation_term(target, log_p), expected, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(noise.expectation_term(target, log_p.exp()), expected, atol=1e-5, rtol=1e-5)
     # h(.|j) is a distribution over the 13 real items for every j
     all_rows = noise.log_h_rows(torch.arange(1, 14))
     assert torch.allclose(all_rows.exp().sum(dim=0), torch.ones(13), atol=1e-5)
@@ -68,23 +69,52 @@ def test_sampled_normaliser_against_exact():
     target, log_p = _batch(200, size=64)
     exact = _brute_force_expectation(noise, target, log_p)
     # K = |I|: the "sample" is every row, so the estimate is exact
-    assert torch.allclose(noise.expectation_term(target, log_p), exact, atol=1e-4, rtol=1e-5)
+    assert torch.allclose(noise.expectation_term(target, log_p.exp()), exact, atol=1e-4, rtol=1e-5)
     noise.sample_size = 100
-    draws = torch.stack([noise.expectation_term(target, log_p) for _ in range(50)])
+    draws = torch.stack([noise.expectation_term(target, log_p.exp()) for _ in range(50)])
     assert ((draws - exact).abs() / exact).max() < SAMPLED_TOLERANCE
     assert not torch.allclose(draws[0], draws[1])  # a fresh sample per step
 
 
 def test_auto_normaliser_choice():
     assert NoiseModel(11, 4, "auto", exact_max_items=10).normalizer == "exact"
-    assert NoiseModel(12, 4, "auto", exact_max_items=10).normalizer == "sampled"
+    assert NoiseModel(12, 4, "auto", exact_max_items=10).normalizer == "importance"
+
+
+def test_importance_normaliser_is_unbiased_in_value_and_gradient():
+    """The mean of many importance draws approaches the exact term and its gradients (M, N and
+    the g1 log-probabilities), where the row-sampled estimate alone stays biased."""
+    torch.manual_seed(3)
+    exact = _noise(60, 4, scale=3.0, normalizer="exact")
+    target, log_p = _batch(60, size=16, scale=3.0)
+
+    def value_and_grads(noise):
+        logits = log_p.clone().requires_grad_(True)
+        noise.zero_grad()
+        value = noise.expectation_term(target, torch.softmax(logits, dim=-1))
+        value.backward()
+        return value.detach(), noise.M.grad.clone(), noise.N.grad.clone(), logits.grad.clone()
+
+    truth = value_and_grads(exact)
+    importance = _noise(60, 4, scale=3.0, normalizer="importance", sample_size=8)
+    importance.load_state_dict(exact.state_dict())
+    draws = [value_and_grads(importance) for _ in range(400)]
+    for part, want in enumerate(truth):
+        mean = torch.stack([d[part] for d in draws]).mean(dim=0)
+        spread = torch.stack([d[part] for d in draws]).std(dim=0) / 20 + 1e-6  # standard error of the mean
+        assert ((mean - want).abs() / spread).max() < 5, f"part {part} biased"
+    sampled = _noise(60, 4, scale=3.0, normalizer="sampled", sample_size=8)
+    sampled.load_state_dict(exact.state_dict())
+    with torch.no_grad():
+        biased = torch.stack([sampled.expectation_term(target, log_p.exp()) for _ in range(400)])
+    assert (truth[0] - biased.mean()) > 5 * biased.std() / 20  # Jensen: the sampled one is low
 
 
 def test_noise_model_is_finite_with_large_scores():
     torch.manual_seed(3)
     noise = _noise(20, 4, scale=1e3, normalizer="exact", chunk_size=6)
     target, log_p = _batch(20, scale=1e3)
-    value = noise.expectation_term(target, log_p)
+    value = noise.expectation_term(target, log_p.exp())
     value.backward()
     assert torch.isfinite(value)
     assert torch.isfinite(noise.M.grad).all() and torch.isfinite(noise.N.grad).all()
@@ -106,6 +136,36 @@ def tiny_setup(tmp_path_factory):
         train_data, _, _ = data_preparation(config, create_dataset(config))
         batch = next(iter(train_data))
     return config, train_data._dataset, batch
+
+
+@pytest.mark.parametrize("pad_logit", [0.0, 50.0])
+def test_fused_pair_loss_equals_autograd(pad_logit):
+    """teacher_pair_loss's values and hand-written gradient against autograd through RecBole's CE
+    and the log-softmax KLs, with random weights on every output (P_g1's included)."""
+    torch.manual_seed(4)
+    z = torch.randn(6, 12) * 3
+    z[:, 0] = pad_logit  # the padding column enters CE only
+    z2 = torch.randn(6, 11) * 3
+    target = torch.randint(1, 12, (6,))
+    weights = torch.rand(3) + 0.5
+    g_p1 = torch.randn(6, 11)
+
+    def reference(logits):
+        log_p1 = torch.log_softmax(logits[:, 1:], dim=-1)
+        log_p2 = torch.log_softmax(z2, dim=-1)
+        ce = torch.nn.functional.cross_entropy(logits, target)
+        kl21 = (log_p2.exp() * (log_p2 - log_p1)).sum(-1).mean()
+        kl12 = (log_p1.exp() * (log_p1 - log_p2)).sum(-1).mean()
+        return ce, kl21, kl12, log_p1.exp()
+
+    results = []
+    for fn in (reference, lambda logits: teacher_pair_loss(logits, z2, target)):
+        logits = z.clone().requires_grad_(True)
+        ce, kl21, kl12, p1 = fn(logits)
+        (weights[0] * ce + weights[1] * kl21 + weights[2] * kl12 + (g_p1 * p1).sum()).backward()
+        results.append((ce, kl21, kl12, p1, logits.grad))
+    for want, got in zip(*results):
+        assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
 
 
 def _main_teacher(setup, alpha: float = 0.5, expectation_term: bool = True) -> MainTeacher:

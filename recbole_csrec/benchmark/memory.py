@@ -45,8 +45,9 @@ def _malloc_trim() -> None:
 class PeakMemory:
     """Peak bytes allocated during a `with` block, above what was allocated when it began."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, interval: float = 0.002) -> None:
         self.cuda = device.type == "cuda"
+        self.interval = interval  # seconds between RSS samples (CPU)
         self.device = device
         self._peak = 0
         self._stop = threading.Event()
@@ -57,7 +58,7 @@ class PeakMemory:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.002):
+        while not self._stop.wait(self.interval):
             self._peak = max(self._peak, self.rss())
 
     def __enter__(self) -> "PeakMemory":

@@ -15,6 +15,9 @@ from datetime import datetime
 from logging import getLogger
 from typing import Any, Callable, Sequence
 
+import torch
+
+from recbole_csrec.benchmark.memory import PeakMemory
 from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnostic_cells, done_keys,
                                              machine_description, phase_cell, read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
@@ -111,7 +114,8 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         print(f"[benchmark] run  {run_id}", flush=True)
         start = time.time()
         try:
-            with recbole_argv(extra_argv):
+            # the run's own peak RSS (ru_maxrss would carry an earlier run's peak in this process)
+            with recbole_argv(extra_argv), PeakMemory(torch.device("cpu"), interval=0.05) as memory:
                 result = run_fn(model=model, dataset=dataset, teacher=teacher,
                                 config_file_list=config_files or None,
                                 config_dict={**config_dict, "seed": int(seed)}, per_user=True)
@@ -135,7 +139,8 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
         row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
         row.update(diagnostic_cells(result.get("diagnostics")))
         row.update({
-            "seconds": round(seconds, 2), "epochs": student.get("epochs", ""),
+            "seconds": round(seconds, 2), "peak_rss_mb": round((memory.start + memory.peak) / 2 ** 20),
+            "epochs": student.get("epochs", ""),
             "best_epoch": student.get("best_epoch", ""), "phases": phase_cell(result.get("phases")),
             "config_hash": chash, "run_id": run_id,
             "per_user_file": per_user_file, "config_files": " ".join(config_files),

@@ -26,3 +26,21 @@ def write_chain_dataset(root: str, name: str, users: int, items: int, length: in
     with open(os.path.join(folder, f"{name}.inter"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     return root
+
+
+def write_sequences_file(path: str, users: int, items: int, length: int, seed: int = 0) -> str:
+    """Write `user item item ...` lines (prepare_cli's `sequences` format) for `users` users of
+    `length` items each, over a catalogue of exactly `items` items: the first `items` slots hold
+    every item once (in random order), the rest are drawn uniformly. Returns `path`."""
+    slots = users * length
+    if slots < items:
+        raise ValueError(f"{users} users x {length} items cannot cover a catalogue of {items} items")
+    rng = np.random.default_rng(seed)
+    sequence = np.concatenate([rng.permutation(items) + 1, rng.integers(1, items + 1, slots - items)])
+    rows = rng.permutation(sequence).reshape(users, length)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as handle:
+        for user, row in enumerate(rows, start=1):
+            handle.write(f"{user} " + " ".join(map(str, row)) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -17,13 +17,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.recorder import LogitRecordingCE
 from recbole_csrec.model.noise import NoiseModel
-
-
-def kl_from_log_probs(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """Batch mean of KL(p || q) for [B, n] log-probabilities; 0 * log 0 counts as 0."""
-    p = log_p.exp()
-    terms = torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))
-    return terms.sum(dim=-1).mean()
+from recbole_csrec.model.teacher_pair_loss import teacher_pair_loss
 
 
 class MainTeacher(SequentialRecommender):
@@ -59,22 +53,20 @@ class MainTeacher(SequentialRecommender):
     def calculate_loss(self, interaction: Interaction):
         """(CE, alpha*KL(P_g2||P_g1), (1-alpha)*KL(P_g1||P_g2)[, expectation term])."""
         self._recorder.reset()
-        ce = self.g1.calculate_loss(interaction)
+        self._recorder.defer_ce()  # CE is computed below, with the KL terms, from the same logits
+        backbone_rest = self.g1.calculate_loss(interaction)  # g1's regularisers, if any
         logits = self._recorder.logits
         self._recorder.logits = None
         if logits is None:
             raise CSRecError(f"model '{self.model_name}' cannot be a CSRec-T main teacher: its CE loss "
                              f"never scores all {self.n_items} items")
-        log_p1 = torch.log_softmax(logits[:, 1:].float(), dim=-1)
         with torch.no_grad():
-            log_p2 = torch.log_softmax(self.side_teacher.full_sort_predict(interaction)[:, 1:].float(), dim=-1)
-        zero = log_p1.new_zeros(())
-        # A zero weight skips its KL (alpha=0 or 1 leaves exactly one KL term).
-        kl_21 = self.alpha * kl_from_log_probs(log_p2, log_p1) if self.alpha > 0 else zero
-        kl_12 = (1 - self.alpha) * kl_from_log_probs(log_p1, log_p2) if self.alpha < 1 else zero
-        parts = (ce, kl_21, kl_12)
+            side_logits = self.side_teacher.full_sort_predict(interaction)[:, 1:]
+        target = interaction[self.POS_ITEM_ID]
+        ce, kl_21, kl_12, p1 = teacher_pair_loss(logits, side_logits, target)
+        parts = (ce + backbone_rest, self.alpha * kl_21, (1 - self.alpha) * kl_12)
         if self.use_expectation:
-            parts += (self.noise.expectation_term(interaction[self.POS_ITEM_ID], log_p1),)
+            parts += (self.noise.expectation_term(target, p1),)
         return parts
 
     def predict(self, interaction: Interaction) -> torch.Tensor:

@@ -178,8 +178,9 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
         neg_entropy_r = neg_entropy_of_soft_label(q, log_q, index, q_log_q)
         z_t = z.gather(1, index)
         z_pad = z[:, :1].clone()
-        # sum_{j>=1} q_j z_j as a batched dot product (no [rows x |I|] temporary); q_0 = 0 (padding)
-        q_dot_z = torch.bmm(q.unsqueeze(1), z.unsqueeze(2)).squeeze(2) - q[:, :1] * z_pad
+        # sum_{j>=1} q_j z_j as a row-wise dot product (no [rows x |I|] temporary; torch.bmm of
+        # [rows, 1, |I|] x [rows, |I|, 1] is 4x slower on CPU); q_0 = 0 (padding)
+        q_dot_z = torch.linalg.vecdot(q, z).unsqueeze(1) - q[:, :1] * z_pad
         lse, row_sum = _exp_shifted_(z)                            # z <- exp(z - max): p * row_sum
         lse_real = lse + log1mexp(z_pad - lse)
         ce_rows = lse - z_t

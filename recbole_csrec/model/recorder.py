@@ -34,9 +34,17 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
         self.fused_calls = 0  # calls answered by the fused layer (tests, benchmarks)
         self._armed: tuple[SoftLabelBatch, float, str] | None = None
         self._positions: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._defer_ce = False
 
     def reset(self) -> None:
         self.logits, self.objective, self._armed, self._positions = None, None, None, None
+        self._defer_ce = False
+
+    def defer_ce(self) -> None:
+        """The next full-item call records the logits and returns 0 in place of CE: the caller
+        computes CE itself (fused with its other terms), and adds what the backbone returned
+        (its regularisers, if any)."""
+        self._defer_ce = True
 
     def arm(self, soft_labels: SoftLabelBatch | None, beta: float, direction: str = "forward") -> None:
         """The next full-item call computes the student objective against these soft labels
@@ -58,6 +66,9 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
         if logits.dim() != 2 or logits.size(1) != self.n_items or self.logits is not None:
             return super().forward(logits, target)
         self.logits = logits
+        if self._defer_ce:
+            self._defer_ce = False
+            return logits.new_zeros((), dtype=torch.float32)
         if self._armed is None or self._armed[0] is None:
             return super().forward(logits, target)
         soft_labels, beta, direction = self._armed
