@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
 import yaml
 from recbole.config import Config
 from recbole.utils import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
@@ -11,7 +12,8 @@ from recbole.utils import dataset_arguments, evaluation_arguments, general_argum
 from recbole_csrec.data.builtin import check_dataset_known
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model.capability import package_backbones, resolve_student_model
-from recbole_csrec.model.noise import NORMALIZERS
+from recbole_csrec.keys import KEYS
+from recbole_csrec.overrides import read_metrics_list
 from recbole_csrec.paths import PROPERTIES_DIR
 from recbole_csrec.recbole_checks import check_recbole_keys
 
@@ -85,7 +87,7 @@ class CSRecConfig(Config):
         # Before RecBole reads the merged values (and raises deep inside on a bad one); the
         # dataset's name first (RecBole joins data_path and dataset right after this).
         values = self.final_config_dict
-        if self.dataset and values.get("data_path"):
+        if self.dataset is not None and values.get("data_path"):
             check_dataset_known(str(self.dataset), os.path.join(values["data_path"], str(self.dataset)))
         check_recbole_keys(values)
         super()._set_default_parameters()
@@ -146,13 +148,7 @@ class CSRecConfig(Config):
         return super()._get_model_and_dataset(model, dataset)
 
     def _convert_config_dict(self, config_dict):
-        # RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read it
-        # as a list of names. Only `metrics`: strings such as "[5,inf]" are RecBole intervals.
-        config_dict = super()._convert_config_dict(config_dict)
-        value = config_dict.get("metrics")
-        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-            config_dict["metrics"] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
-        return config_dict
+        return read_metrics_list(super()._convert_config_dict(config_dict))
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
@@ -233,89 +229,38 @@ def preset_description(config: Config) -> str:
     return f"settings preset: {preset} ({', '.join(files)}; your files and --key=value still win)"
 
 
-def _number(config: Config, key: str) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CSRecError(f"{key}={value!r} is not a number")
-    return float(value)
-
-
-def _positive_int(config: Config, key: str) -> int:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CSRecError(f"{key}={value!r} must be an integer >= 1")
-    return value
+def effective_setup(config: Config) -> str:
+    """One line on what actually applies where RecBole's config dump shows settings that do not:
+    the device (use_gpu stays True without a GPU) and the split (pre-split files ignore
+    eval_args.split)."""
+    device = f"device: {config['device']}"
+    if config["use_gpu"] and torch.device(config["device"]).type == "cpu":
+        device += " (use_gpu is True, but no CUDA device is visible)"
+    files, dataset = config["benchmark_filename"], config["dataset"]
+    split = (f"split: the pre-split files {', '.join(f'{dataset}.{name}.inter' for name in files)} "
+             "(eval_args.split is not used)" if files else f"split: eval_args.split {config['eval_args']['split']}")
+    return f"{device}; {split}"
 
 
 def validate_csrec_config(config: Config) -> None:
-    """Raise CSRecError (one line: the bad value and what is accepted) on a bad CSRec key."""
-    from recbole_csrec.teachers import TEACHERS  # late: teachers import the trainer
+    """Raise CSRecError (one line: the bad value and what is accepted) on a bad CSRec key: every
+    key by its rule in recbole_csrec/keys.py, then the checks that need more than one value."""
+    from recbole_csrec.teachers import TEACHERS  # registers the built-in kinds (they import the trainer)
 
     teacher = config["teacher"]
     if teacher not in TEACHERS:
         raise CSRecError(f"unknown teacher '{teacher}': accepted are {', '.join(TEACHERS)}")
     if config["teacher_model"] is not None:
         resolve_student_model(str(config["teacher_model"]), key="teacher_model")
-    beta = _number(config, "beta")
-    if not 0.0 <= beta <= 1.0:
-        raise CSRecError(f"beta={config['beta']} is outside [0, 1]")
-    if _number(config, "temperature") <= 0:
-        raise CSRecError(f"temperature={config['temperature']} must be > 0")
-    num_teachers = config["num_teachers"]
-    if isinstance(num_teachers, bool) or not isinstance(num_teachers, int) or num_teachers < 1:
-        raise CSRecError(f"num_teachers={num_teachers!r} must be an integer >= 1")
-    ratio = _number(config, "sample_ratio")
-    if not 0.0 < ratio <= 1.0:
-        raise CSRecError(f"sample_ratio={config['sample_ratio']} is outside (0, 1]")
-    if config["ensemble"] not in ("logits", "probs"):
-        raise CSRecError(f"ensemble='{config['ensemble']}' is not accepted: use logits or probs")
-    if config["kl_direction"] not in ("forward", "reverse"):
-        raise CSRecError(f"kl_direction='{config['kl_direction']}' is not accepted: "
-                         "use forward (KL(r||P_f)) or reverse (KL(P_f||r))")
-    cache_mb = config["soft_label_cache_mb"]
-    if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or cache_mb < 0:
-        raise CSRecError(f"soft_label_cache_mb={cache_mb!r} is not accepted: use a number of MB >= 0 "
-                         "(0 = no cache)")
-    topk = config["soft_label_topk"]
-    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
-        raise CSRecError(f"soft_label_topk={topk!r} is not accepted: use an integer >= 0 (0 = off)")
-    if not isinstance(config["parallel_teachers"], bool):
-        raise CSRecError(f"parallel_teachers={config['parallel_teachers']!r} is not accepted: "
-                         "use true or false")
-    if not isinstance(config["mask_input_items"], bool):
-        raise CSRecError(f"mask_input_items={config['mask_input_items']!r} is not accepted: use True or False")
-    for key in ("detect_anomaly", "fused_output", "all_positions", "bf16"):
-        if not isinstance(config[key], bool):
-            raise CSRecError(f"{key}={config[key]!r} is not accepted: use True or False")
-    if not isinstance(config["diagnostics"], bool):
-        raise CSRecError(f"diagnostics={config['diagnostics']!r} is not accepted: use True or False")
-    if not isinstance(config["reuse_teachers"], bool):
-        raise CSRecError(f"reuse_teachers={config['reuse_teachers']!r} is not accepted: use True or False")
-    store = config["teacher_store"]
-    if store is not None and (not isinstance(store, str) or not store.strip()):
-        raise CSRecError(f"teacher_store={store!r} is not accepted: use a folder path, or ~ for "
-                         "<checkpoint_dir>/teacher_store")
-    if store is not None and os.path.exists(store) and not os.path.isdir(store):
-        raise CSRecError(f"teacher_store='{store}' is a file: it must be a folder (or not exist yet)")
+    for key in KEYS:
+        key.check(config[key.name])
     if str(config["loss_type"]).upper() != "CE":
         raise CSRecError(f"loss_type='{config['loss_type']}' is not accepted: CSRec trains with CE")
-    alpha = _number(config, "alpha")
-    if not 0.0 <= alpha <= 1.0:
-        raise CSRecError(f"alpha={config['alpha']} is outside [0, 1]")
-    _positive_int(config, "noise_rank")
-    if not isinstance(config["expectation_term"], bool):
-        raise CSRecError(f"expectation_term={config['expectation_term']!r} is not accepted: use true or false")
-    if config["noise_normalizer"] not in NORMALIZERS:
-        raise CSRecError(f"noise_normalizer='{config['noise_normalizer']}' is not accepted: "
-                         f"use one of {', '.join(NORMALIZERS)}")
-    _positive_int(config, "noise_exact_max_items")
-    _positive_int(config, "noise_sample_size")
     _validate_filtered_metrics(config)
 
 
 def _validate_filtered_metrics(config: Config) -> None:
     """rating_threshold is a number; Recall+/NDCG+ need raw (not normalised) ratings."""
-    _number(config, "rating_threshold")
     metrics = config["metrics"] or []
     filtered = [m for m in ([metrics] if isinstance(metrics, str) else metrics) if str(m).endswith("+")]
     if not filtered:

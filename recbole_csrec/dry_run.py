@@ -44,31 +44,44 @@ def _store_state(config: CSRecConfig, teacher_config: CSRecConfig, phase, datase
             f"{own_file} and {store.folder(key)}/weights.pth")
 
 
-def soft_label_plan(config: CSRecConfig) -> str:
-    """Where the student's soft labels will live (placement.plan_cache), from the prepared
-    dataset's size, before anything is loaded."""
+def dataset_sizes(config: CSRecConfig):
+    """Sizes from the prepared dataset's manifest, or None before the dataset exists."""
     from recbole_csrec.data.protocol import read_manifest
-    from recbole_csrec.soft_labels.placement import plan_cache
-    from recbole_csrec.teachers.store import default_store_path
+    from recbole_csrec.estimates import Sizes
 
     manifest = read_manifest(config["data_path"])
     if manifest is None:
-        return "path chosen when the dataset is loaded (no prepared-dataset manifest gives its size)"
-    rows, n_items = int(manifest["stats"]["train_rows"]), int(manifest["stats"]["items"]) + 1  # + padding id
+        return None
+    stats = manifest["stats"]
+    return Sizes(int(stats["train_rows"]), int(stats["valid_rows"]) + int(stats["test_rows"]),
+                 int(stats["items"]), int(config["MAX_ITEM_LIST_LENGTH"]) + 1)
+
+
+def soft_label_tables(config: CSRecConfig) -> int:
     single = config["ensemble"] == "logits" or config["teacher"] == "training"
-    tables = 1 if single else int(config["num_teachers"])
+    return 1 if single else int(config["num_teachers"])
+
+
+def soft_label_plan(config: CSRecConfig, sizes) -> tuple[str | None, str]:
+    """(path, line): where the student's soft labels will live (placement.plan_cache), from the
+    prepared dataset's size, before anything is loaded."""
+    from recbole_csrec.soft_labels.placement import plan_cache
+    from recbole_csrec.teachers.store import default_store_path
+
+    if sizes is None:
+        return None, "path chosen when the dataset is loaded (no prepared-dataset manifest gives its size)"
+    rows, n_items = sizes.train_rows, sizes.items + 1  # + padding id
     store = os.path.join(default_store_path(config), "soft_labels", "<teachers>.disk")
-    path, reason = plan_cache(rows, n_items, tables, float(config["soft_label_cache_mb"]),
+    path, reason = plan_cache(rows, n_items, soft_label_tables(config), float(config["soft_label_cache_mb"]),
                               int(config["soft_label_topk"] or 0), str(config["ensemble"]),
                               store if config["reuse_teachers"] else None)
-    return f"{rows:,} training rows x {n_items:,} items -> {path} ({reason})"
+    return path, f"{rows:,} training rows x {n_items:,} items -> {path} ({reason})"
 
 
 def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
     from recbole_csrec.data.builtin import dataset_status
     from recbole_csrec.names import method_name
     from recbole_csrec.teachers.plan import planned_teacher_phases
-    from recbole_csrec.teachers.store import default_store_path
 
     status = dataset_status(config)  # raises CSRecError for an unknown dataset
     ready = "will be built" not in status
@@ -84,9 +97,12 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
         lines.append(f"  {number}. {phase.name}: {teacher_config['model']}, seed {phase.seed}, "
                      f"{phase.note}; {teacher_config['epochs']} epochs at most -> {action}")
         lines.append(f"     weights: {weights}")
+    sizes = dataset_sizes(config)
+    path, plan = soft_label_plan(config, sizes)
     if phases:
-        lines.append(f"  soft labels: {soft_label_plan(config)}")
+        lines.append(f"  soft labels: {plan}")
     student = len(phases) + 1
+    lines += _estimate_lines(config, sizes, path if phases else None, student)
     if config["teacher"] == "none":
         # Base is a plain model: a teacher-store entry like CSRec-M's teacher with the same seed.
         from recbole_csrec.teachers.plan import PlannedPhase
@@ -101,6 +117,14 @@ def plan_lines(config: CSRecConfig, teacher_config: CSRecConfig) -> list[str]:
                  f"; {config['epochs']} epochs at most -> train")
     lines.append(f"     weights: {os.path.join(run_dir, 'student.pth')}")
     return lines + _log_lines(config)
+
+
+def _estimate_lines(config: CSRecConfig, sizes, path: str | None, phases: int) -> list[str]:
+    from recbole_csrec.estimates import estimate_lines
+
+    if sizes is None:
+        return ["  estimates: made once the dataset is built (no prepared-dataset manifest gives its size)"]
+    return estimate_lines(config, sizes, path or "", soft_label_tables(config), phases)
 
 
 def _log_lines(config: CSRecConfig) -> list[str]:

@@ -40,15 +40,24 @@ def check_repeated(pairs: Iterable[tuple[str, str]]) -> None:
         seen[key] = value
 
 
+def read_metrics_list(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """RecBole leaves `--metrics="[Recall,NDCG+]"` a string (eval fails on bare names): read it as
+    a list of names. Only `metrics`: strings such as "[5,inf]" are RecBole intervals."""
+    value = config_dict.get("metrics")
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        config_dict["metrics"] = [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+    return config_dict
+
+
 def convert_value(key: str, value: str) -> Any:
-    """One value as RecBole's Config converts it (its `_convert_config_dict`, with the CSRec
-    reading of `metrics`); CSRecError where RecBole's eval would raise."""
-    from recbole_csrec.config import CSRecConfig
+    """One value as RecBole's Config converts it (its `_convert_config_dict`, with our reading of
+    `metrics`); CSRecError where RecBole's eval would raise."""
+    from recbole.config import Config
 
     # RecBole's converter is an instance method that uses no state: call it on a bare instance.
-    converter = CSRecConfig.__new__(CSRecConfig)
+    converter = Config.__new__(Config)
     try:
-        return converter._convert_config_dict({key: value})[key]
+        return read_metrics_list(converter._convert_config_dict({key: value}))[key]
     except Exception as error:  # e.g. --epochs=1/0 (ZeroDivisionError inside RecBole's eval)
         raise CSRecError(f"--{key}={value} cannot be read: {type(error).__name__}: {error}") from None
 
@@ -119,16 +128,3 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise CSRecError(message)
-
-
-def check_command_line(model: str, dataset: str, config_files: Sequence[str] | None,
-                       args: Sequence[str], config_dict: dict[str, Any] | None = None) -> None:
-    """Everything a run with these `--key=value` arguments would check first, and that every
-    key is known (for commands that hand the same arguments to many runs)."""
-    from recbole_csrec.quick_start import build_configs
-
-    overrides = parse_overrides(args)
-    with recbole_argv(args):
-        config, teacher_config = build_configs(model, dataset, None, list(config_files or []) or None,
-                                               config_dict)
-    check_known_keys(overrides, config.known_keys() | teacher_config.known_keys())

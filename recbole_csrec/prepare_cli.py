@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from recbole_csrec.data.protocol import INPUT_FORMATS
+from recbole_csrec.data.readers import INPUT_FORMATS
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.overrides import OneLineParser
 

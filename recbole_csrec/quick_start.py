@@ -2,27 +2,33 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from logging import getLogger
-from typing import Any
+from typing import Any, Sequence
 
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_local_time, init_seed, set_color
 
 from recbole_csrec.anomaly import anomaly_mode
-from recbole_csrec.config import CSRecConfig, preset_description
+from recbole_csrec.config import CSRecConfig, effective_setup, preset_description
 from recbole_csrec.data import ensure_dataset_files, reseed_loader
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.names import method_name
 from recbole_csrec.phase_table import phase_table
+from recbole_csrec.quiet import silence_third_party_warnings
 from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
-from recbole_csrec.teachers.store import teacher_key, teacher_key_fields
+from recbole_csrec.teachers.train_or_load import train_or_load
+from recbole_csrec.teachers.store import teacher_key_fields
 from recbole_csrec.threads import use_allowed_cores
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
-from recbole_csrec.utils import get_model
+from recbole_csrec.keys import phase_keys
+from recbole_csrec.lookups import get_model
+from recbole_csrec.overrides import check_known_keys, parse_overrides, recbole_argv
+from recbole_csrec.saved_runs import load_data_and_model  # noqa: F401  (RecBole's place for it)
 
 
 def build_configs(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
@@ -48,6 +54,17 @@ def build_configs(model: str | None = None, dataset: str | None = None, teacher:
     return config, teacher_config
 
 
+def check_command_line(model: str, dataset: str, config_files: Sequence[str] | None,
+                       args: Sequence[str], config_dict: dict[str, Any] | None = None) -> None:
+    """Everything a run with these `--key=value` arguments would check first, and that every
+    key is known (for commands that hand the same arguments to many runs)."""
+    overrides = parse_overrides(args)
+    with recbole_argv(args):
+        config, teacher_config = build_configs(model, dataset, None, list(config_files or []) or None,
+                                               config_dict)
+    check_known_keys(overrides, config.known_keys() | teacher_config.known_keys())
+
+
 def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teacher: str | None = None,
                       config_file_list: list[str] | None = None,
                       config_dict: dict[str, Any] | None = None, saved: bool = True,
@@ -70,31 +87,35 @@ def run_recbole_csrec(model: str | None = None, dataset: str | None = None, teac
     """
     config, teacher_config = build_configs(model, dataset, teacher, config_file_list, config_dict)
     use_allowed_cores()
+    silence_third_party_warnings()
     with anomaly_mode(config["detect_anomaly"]):
         return _run(config, teacher_config, saved, per_user, trainer_class, evaluate_test)
 
 
-def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user: bool,
-         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> dict[str, Any]:
+def _setup_run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool) -> TeacherContext:
+    """Run setup, once: the dataset files, seeds, the logger and what it says first, the data."""
     ensure_dataset_files(config)
-
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
-    logger.info(sys.argv)
+    logger.info(f"command: {shlex.join(sys.argv)}")
     logger.info(config)
+    logger.info(effective_setup(config))
     logger.info(preset_description(config))
-
     full_dataset = create_dataset(config)
     logger.info(full_dataset)
     train_data, valid_data, test_data = data_preparation(config, full_dataset)
-
     run_name = f"{config['model']}-{config['dataset']}-{config['teacher']}-{get_local_time()}-{os.getpid()}"
-    run_dir = os.path.join(config["checkpoint_dir"], run_name)
-    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=full_dataset,
-                         train_data=train_data, valid_data=valid_data, test_data=test_data,
-                         run_dir=run_dir,
-                         saved=saved, show_progress=config["show_progress"])
+    return TeacherContext(config=config, teacher_config=teacher_config, dataset=full_dataset,
+                          train_data=train_data, valid_data=valid_data, test_data=test_data,
+                          run_dir=os.path.join(config["checkpoint_dir"], run_name),
+                          saved=saved, show_progress=config["show_progress"])
+
+
+def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user: bool,
+         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> dict[str, Any]:
+    ctx = _setup_run(config, teacher_config, saved)
+    logger, train_data, run_dir = getLogger(), ctx.train_data, ctx.run_dir
 
     soft_labels = TEACHERS[config["teacher"]](ctx)
     # What the frozen teachers teach (validation rows); the student starts from init_seed below,
@@ -134,7 +155,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
     if per_user:
         from recbole_csrec.evaluation import per_user_ranks
 
-        result["per_user"] = per_user_ranks(trainer, test_data, train_data)
+        result["per_user"] = per_user_ranks(trainer, ctx.test_data, train_data)
     return result
 
 
@@ -174,44 +195,26 @@ def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
     CSRec-M run at the searched point loads the search trial that trained it. A student whose
     teachers are not all store entries (reuse off, or SoftRec's counts) is trained as usual."""
     fields = student_key_fields(ctx)
-    store = ctx.store
-    if fields is None or store is None:
+    if fields is None or ctx.store is None:
         return _train_student(ctx, student, seed, trainer_class, evaluate_test)
-    key = teacher_key(fields)
-    with store.lock(key):
-        entry = store.get(key)
-        if entry is None:
-            trainer, result = _train_student(ctx, student, seed, trainer_class, evaluate_test)
-            # Only a fit that returned is published: a trial a search scheduler stopped never gets here.
-            result.meta.update(reused=False, store_key=key)
-            store.publish(key, fields, student, result.as_dict(), ctx.config,
-                          phase=f"{method_name(ctx.config['teacher'])} student")
-            return trainer, result
-    entry.load_into(student)
-    student.eval()
-    stored = entry.manifest["result"]
-    getLogger().info(set_color("CSRec phase [student]", "yellow")
-                     + f": reusing the student trained as {entry.manifest.get('trained_as')} "
-                     f"(seed {seed}) from store {entry.folder}")
+    phase = train_or_load(ctx.store, fields, lambda: student,
+                          lambda model: _train_student(ctx, model, seed, trainer_class, evaluate_test),
+                          ctx.config, "student", seed, label=f"{method_name(ctx.config['teacher'])} student",
+                          with_test=False)
+    if not phase.reused:
+        return phase.trainer, phase.result
     trainer = CSRecTrainer(ctx.config, student, phase="student",
                            weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=False)
-    result = PhaseResult(
-        name="student", model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
-        best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
-        epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
-        meta={"seed": seed, "reused": True, "store_key": key,
-              "trained_as": entry.manifest.get("trained_as", "")})
     if evaluate_test:  # evaluated here: a search trial that trained it never saw the test set
-        result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
-                                              show_progress=ctx.config["show_progress"])
-    return trainer, result
+        phase.result.test_result = trainer.evaluate(ctx.test_data, load_best_model=False,
+                                                    show_progress=ctx.config["show_progress"])
+    return trainer, phase.result
 
 
 # Student keys that shape its weights beyond the backbone's config and seed (the teachers enter
 # through their own store keys). The cache budget and top-K choose how the soft labels are held
 # (exact fp16 cache, top-K, or on the fly), which changes their numerics.
-STUDENT_KEYS = ("teacher", "beta", "temperature", "kl_direction", "ensemble", "soft_label_cache_mb",
-                "soft_label_topk")
+STUDENT_KEYS = phase_keys("student")
 
 
 def student_key_fields(ctx: TeacherContext) -> dict[str, Any] | None:

@@ -138,8 +138,8 @@ class CSRecTrainer(Trainer):
                 "epoch": int(epoch), "best_valid_score": float(self.best_valid_score),
                 "config": config_meta(self.config),
             })
-            if verbose:
-                self.logger.info(f"Saving {self.phase} weights: {self.saved_model_file}")
+            if verbose:  # every improvement: debug only; fit logs where the best went, once
+                self.logger.debug(f"Saving {self.phase} weights: {self.saved_model_file}")
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._epoch = epoch_idx
@@ -203,6 +203,9 @@ class CSRecTrainer(Trainer):
                 self._diverged(float("nan"))
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+            where = self.saved_model_file if self.write_files else "kept in memory (no file)"
+            self.logger.info(f"{self.phase}: best weights from epoch {self.best_epoch} "
+                             f"({self.config['valid_metric']} {self.best_valid_score:.4f}): {where}")
         self.fit_seconds = time() - start
         return result
 

@@ -1,99 +1,21 @@
-"""RecBole-style lookups: models and trainers by name, and saved runs reloaded for evaluation.
-
-RecBole's `get_model` / `get_trainer` search only RecBole's own modules, so (as RecBole-GNN
-does) these search this package first and then fall back to RecBole. `load_data_and_model`
-is RecBole's function of that name for this package's weight files: they hold a plain
-state_dict and plain metadata and load with `torch.load(..., weights_only=True)`.
-"""
+"""Compatibility: `get_model` / `get_trainer` live in recbole_csrec.lookups, and
+`load_data_and_model` in recbole_csrec.quick_start (RecBole's places). Importing
+`load_data_and_model` from here still works for this release, with a DeprecationWarning."""
 from __future__ import annotations
 
-from logging import getLogger
+import warnings
 from typing import Any
 
-import torch
-from recbole.utils import ModelType, init_seed
-from recbole.utils import get_model as recbole_get_model
-from recbole.utils import get_trainer as recbole_get_trainer
+from recbole_csrec.lookups import get_model, get_trainer
 
-from recbole_csrec.errors import CSRecError
-from recbole_csrec.overrides import recbole_argv
-from recbole_csrec.run_logger import init_logger
-
-# Models of this package (wrappers around RecBole models) and the trainer that trains them.
-_TRAINER_OF = {"CSRecStudent": "CSRecTrainer", "MainTeacher": "CSRecTrainer"}
-_MAIN_TEACHER_PREFIX = "g1."
+__all__ = ["get_model", "get_trainer"]
 
 
-def get_model(model_name: str) -> type:
-    """The model class `model_name`: this package's (recbole_csrec.model), else RecBole's."""
-    import recbole_csrec.model as package_models
-
-    model_class = getattr(package_models, model_name, None)
-    if isinstance(model_class, type):
-        return model_class
-    return recbole_get_model(model_name)
-
-
-def get_trainer(model_type: ModelType, model_name: str) -> type:
-    """The trainer class for `model_name`: this package's (`<model_name>Trainer` in
-    recbole_csrec.trainer, or the one that trains this package's models), else RecBole's."""
-    import recbole_csrec.trainer as package_trainers
-
-    name = _TRAINER_OF.get(model_name, f"{model_name}Trainer")
-    trainer_class = getattr(package_trainers, name, None)
-    if isinstance(trainer_class, type):
-        return trainer_class
-    return recbole_get_trainer(model_type, model_name)
-
-
-def load_data_and_model(weights_file: str, config_dict: dict[str, Any] | None = None
-                        ) -> tuple[Any, torch.nn.Module, Any, Any, Any, Any]:
-    """Rebuild (config, model, dataset, train_data, valid_data, test_data) from a weight file.
-
-    `weights_file` is a phase's file of a run (`saved/<run>/student.pth`, `teacher-1.pth`, ...)
-    or a teacher store entry (`<store>/<key>/weights.pth`). The model is the plain RecBole model
-    with the trained weights: the student's backbone, a teacher, or a CSRec-T main teacher's g1
-    (the network whose logits the student learns from), in eval mode. The config is rebuilt
-    from the settings stored in the file, so `Trainer(config, model).evaluate(test_data,
-    load_best_model=False)` gives the metrics the run reported for that phase (with
-    `mask_input_items: True`, evaluate with `recbole_csrec.trainer.CSRecTrainer`, which applies the
-    masking; RecBole's Trainer does not). `config_dict`
-    changes settings that do not touch the data or the weights (e.g. `use_gpu`, `gpu_id`,
-    `eval_batch_size`); the current command line is not read.
-    """
-    from recbole.data import create_dataset, data_preparation
-
-    from recbole_csrec.checkpoint import load_weights
-    from recbole_csrec.config import CSRecConfig
-    from recbole_csrec.data import ensure_dataset_files
-
-    checkpoint = load_weights(weights_file)
-    stored = checkpoint["meta"].get("config")
-    if not stored:
-        raise CSRecError(f"weight file '{weights_file}' holds no run settings (written before "
-                         "recbole_csrec stored them): load it with recbole_csrec.checkpoint.load_into "
-                         "into a model built from the run's config")
-    with recbole_argv():  # the stored settings, not this program's own flags
-        config = CSRecConfig(model=stored["model"], dataset=stored["dataset"],
-                             config_dict={**stored["settings"], **(config_dict or {})})
-    ensure_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    logger = getLogger()
-    logger.info(config)
-    dataset = create_dataset(config)
-    logger.info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    model.load_state_dict(_network_state(checkpoint["state_dict"]))
-    model.eval()
-    return config, model, dataset, train_data, valid_data, test_data
-
-
-def _network_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A CSRec-T main teacher's file holds g1 under `g1.` (and its noise model h): keep g1."""
-    if state and all(k.startswith(_MAIN_TEACHER_PREFIX) or k.startswith("noise.") for k in state):
-        return {k[len(_MAIN_TEACHER_PREFIX):]: v for k, v in state.items()
-                if k.startswith(_MAIN_TEACHER_PREFIX)}
-    return state
+def __getattr__(name: str) -> Any:
+    if name == "load_data_and_model":
+        warnings.warn("recbole_csrec.utils.load_data_and_model moved to recbole_csrec.quick_start "
+                      "(RecBole's place); the old path goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        from recbole_csrec.saved_runs import load_data_and_model
+        return load_data_and_model
+    raise AttributeError(f"module 'recbole_csrec.utils' has no attribute '{name}'")

@@ -17,7 +17,8 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.errors import exit_code
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import check_command_line
 from recbole_csrec.trainer import CSRecTrainer
 
 

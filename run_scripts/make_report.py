@@ -5,10 +5,14 @@
 --hyper: folder of <Model>/ student-search outputs (trials.csv/.md, best_config.yaml, summary.txt);
 --bridge: results CSV of the runs under the authors' protocol. Each adds its section, which says
 "(not run yet)" while its files are missing; a `phases` column in the results adds the phases
-section (recbole_csrec/benchmark/converged_sections.py)."""
+section (run_scripts/reproduce/converged_sections.py)."""
+import os
 import sys
 
-from recbole_csrec.benchmark.results_page import main
+# run from a checkout: the reproduction lives beside this script, not in the installed package
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from run_scripts.reproduce.results_page import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

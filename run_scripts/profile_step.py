@@ -18,7 +18,7 @@ from recbole_csrec.anomaly import anomaly_mode
 from recbole_csrec.benchmark.command_line import config_and_data, measurement_parser
 from recbole_csrec.errors import exit_code
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 
 def measure() -> None:

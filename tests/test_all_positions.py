@@ -13,7 +13,7 @@ from recbole_csrec.errors import CSRecError
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.soft_labels.cache import build_soft_label_cache
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 from tests.conftest import TINY_NAME, fast_config
 
 CAUSAL = ["GRU4Rec", "SASRec", "NextItNetLastItem"]

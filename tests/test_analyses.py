@@ -9,8 +9,8 @@ import yaml
 
 from recbole_csrec import names
 from recbole_csrec import teachers as teacher_registry
-from recbole_csrec.benchmark.analyses import main as analyze, sweep_summary
-from recbole_csrec.benchmark.results_page import sweep_runs_line
+from run_scripts.reproduce.analyses import main as analyze, sweep_summary
+from run_scripts.reproduce.results_page import sweep_runs_line
 from recbole_csrec.benchmark.runner import main as benchmark_main
 from recbole_csrec.data.drop_users import drop_users_copy
 from recbole_csrec.data.protocol import Stats, read_manifest, write_manifest
@@ -71,7 +71,7 @@ def test_summarize_only_reports_a_stopped_sweep_without_training(tiny_yaml, tmp_
     def no_training(*args, **kwargs):
         raise AssertionError("--summarize_only must not train")
 
-    monkeypatch.setattr("recbole_csrec.benchmark.analyses.run_benchmark", no_training)
+    monkeypatch.setattr("run_scripts.reproduce.analyses.run_benchmark", no_training)
     # values 2-4 never ran (a sweep stopped after m=1): the summary holds m=1 only
     assert analyze(["num_teachers", "--teachers", "model", "--summarize_only"] + common) == 0
     frame = _check(out, "num_teachers")
@@ -146,3 +146,14 @@ def test_sparsity_on_pre_split_files(tmp_path):
     assert 0.0 < sparsity < 1.0
     with pytest.raises(CSRecError, match="no nothing"):
         drop_users_copy({**config, "dataset": "nothing"}, 0.3, 0, str(tmp_path / "out2"))
+
+
+def test_plots_without_matplotlib_name_the_extra(monkeypatch):
+    import sys
+
+    from run_scripts.reproduce.analyses import pyplot
+    from recbole_csrec.errors import CSRecError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with pytest.raises(CSRecError, match=r"pip install 'recbole-csrec\[plots\]'"):
+        pyplot()

@@ -187,7 +187,7 @@ def test_real_tiny_run_keeps_per_user_ranks(tiny_data, tmp_path):
 
 
 def test_make_report_from_crafted_results(tmp_path):
-    from recbole_csrec.benchmark.results_page import main as report_main
+    from run_scripts.reproduce.results_page import main as report_main
 
     path = write_crafted(tmp_path)
     out = tmp_path / "docs" / "results.md"

@@ -279,8 +279,8 @@ def _gain_csv(folder) -> tuple[str, dict]:
 
 def test_report_plots_gain_against_the_soft_labels(tmp_path):
     from recbole_csrec.benchmark.aggregate import load_results
-    from recbole_csrec.benchmark.label_gain import gain_frame
-    from recbole_csrec.benchmark.results_page import main as report_main
+    from run_scripts.reproduce.label_gain import gain_frame
+    from run_scripts.reproduce.results_page import main as report_main
 
     path, gains = _gain_csv(str(tmp_path))
     frame = gain_frame(load_results([path]))

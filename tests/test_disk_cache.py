@@ -156,6 +156,33 @@ def test_dry_run_says_where_the_soft_labels_will_live(tmp_path, capsys, extra, e
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("teacher, extra, present, absent", [
+    ("none", [], ["peak memory: ~", "disk: ~"], ["CSRec-T normaliser", "soft-label cache"]),
+    ("training", [], ["CSRec-T normaliser: exact", "ms per main-teacher step"], []),
+    ("training", ["--noise_normalizer=importance", "--noise_sample_size=16"], ["CSRec-T normaliser: importance, K=16"], []),
+    ("model", ["--soft_label_cache_mb=0.01"], ["the disk soft-label cache"], ["CSRec-T normaliser"]),
+])
+def test_dry_run_estimates_memory_disk_and_normaliser(tmp_path, capsys, teacher, extra, present, absent):
+    from recbole_csrec.cli import main
+    from recbole_csrec.prepare_cli import main as prepare_main
+    from tests.test_prepare_sequences import _files, _synthetic_sequences
+
+    seq_path, _ = _files(tmp_path, _synthetic_sequences())
+    assert prepare_main(["--input", seq_path, "--format", "sequences", "--name", "seqs", "--window", "5",
+                         "--output-dir", str(tmp_path / "data")]) == 0
+    capsys.readouterr()
+    code = main(["--model=GRU4Rec", "--dataset=seqs", f"--data_path={tmp_path / 'data'}",
+                 f"--config_files={tmp_path / 'data' / 'seqs' / 'seqs.yaml'}", f"--teacher={teacher}",
+                 f"--checkpoint_dir={tmp_path / 'saved'}", "--dry_run", *extra])
+    out = capsys.readouterr().out
+    block = out[out.index("  estimates:"):]
+    assert code == 0 and "training rows" in block.splitlines()[0]
+    assert all(text in block for text in present), block
+    assert not any(text in block for text in absent), block
+    memory = float(block.split("peak memory: ~")[1].split()[0].replace(",", ""))
+    assert memory > 50  # at least the process itself
+
+
 def test_bench_scale_prints_the_disk_cache_ratio_and_rss(tiny_data, tmp_path, capsys):
     import yaml
 
@@ -166,10 +193,29 @@ def test_bench_scale_prints_the_disk_cache_ratio_and_rss(tiny_data, tmp_path, ca
     settings.write_text(yaml.safe_dump(fast_config(tiny_data, soft_label_cache_mb=0.001,
                                                    checkpoint_dir=str(tmp_path / "saved"))))
     code = main(["--dataset", TINY_NAME, "--epochs", "1", "--store_parent", str(tmp_path),
-                 "--config_files", str(settings)])
+                 "--config_files", str(settings), "--noise_normalizer=importance", "--noise_sample_size=8"])
     out = capsys.readouterr().out
     assert code == 0, out
     ratio = float(out.split("disk_cache_student/base epoch ratio: ")[1].split()[0])
+    csrec_t = float(out.split("csrec_t/base epoch ratio: ")[1].split()[0])
+    error = float(out.split("normalizer relative error: ")[1].split()[0])
     rss = float(out.split("peak rss mb: ")[1].split()[0])
-    assert ratio > 0 and rss > 50
+    assert ratio > 0 and csrec_t > 0 and rss > 50
+    assert 0 < error < 0.05  # an estimate (importance): not exact, and close
     assert [n for n in os.listdir(tmp_path) if n.startswith("bench-scale-store-")] == []  # removed
+
+
+def test_cost_curve_exponent_and_one_catalogue_point(tmp_path, monkeypatch):
+    """The curve's fit recovers a known power law, and one tiny point measures every phase."""
+    from recbole_csrec.benchmark import scale_curve
+
+    monkeypatch.chdir(tmp_path)  # the point's trainers write RecBole's log folders to the cwd
+
+    assert scale_curve.fitted_exponent([1e3, 1e4, 1e5], [2e-3, 2e-2, 2e-1]) == pytest.approx(1.0)
+    assert scale_curve.fitted_exponent([1e3, 4e3], [1.0, 16.0]) == pytest.approx(2.0)
+    point = scale_curve.catalogue_point("GRU4Rec", 300, steps=1, repeats=1, root=str(tmp_path),
+                                        users=400)
+    assert point["items"] == 300
+    for column in scale_curve.CATALOGUE_COLUMNS:
+        assert point[f"{column}_step_s"] > 0
+    assert point["eval_s_per_1000_users"] > 0 and point["peak_rss_mb"] > 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from recbole_csrec.benchmark.faults import STEPS, differences, run_trials
+from recbole_csrec.benchmark.faults import STEPS, WRITERS, differences, run_trials
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,8 +18,17 @@ def test_three_kills_leave_nothing_lost_or_corrupt(tmp_path):
     assert os.listdir(tmp_path) == []  # trial folders removed
 
 
+def test_an_oserror_in_each_writer_leaves_nothing_lost_or_corrupt(tmp_path):
+    """ENOSPC injected once into every writer (the disk soft-label cache included): the failed run
+    stops, and its rerun ends exactly as an uninterrupted one."""
+    lines = []
+    trials = run_trials(trials=1, seed=3, root=str(tmp_path), log=lines.append, disk_cache=True, fault="oserror")
+    assert sorted(t.writer for t in trials) == sorted(WRITERS), lines
+    assert all(t.ok and "exited 0" not in t.interrupted for t in trials), lines
+
+
 def test_a_changed_metric_or_a_lost_entry_is_reported():
-    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "caches": ["c"], "per_user_rows": 5,
+    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "caches": ["c"], "cache_hashes": {}, "per_user_rows": 5,
                  "run_id": "r", "metrics": {"test_ndcg@10": 0.5}}
     assert differences(dict(reference), reference) == []
     assert differences({**reference, "store": ["k1"]}, reference) == ["store"]

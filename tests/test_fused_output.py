@@ -13,7 +13,7 @@ from recbole_csrec.model import CSRecStudent
 from recbole_csrec.model.output_layer import BLOCK_ELEMENTS, ItemScores, fused_cross_entropy
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.soft_labels.cache import build_soft_label_cache
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 from tests.conftest import TINY_NAME, fast_config
 
 MODELS = ["GRU4Rec", "NARM", "SASRec", "NextItNetLastItem", "NextItNet"]

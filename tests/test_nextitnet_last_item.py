@@ -9,7 +9,7 @@ from recbole.model.sequential_recommender.nextitnet import NextItNet
 from recbole_csrec import CSRecError, run_recbole_csrec
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.model import NextItNetLastItem
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 from tests.conftest import TINY_NAME, fast_config
 
 
@@ -66,7 +66,7 @@ def test_unknown_model_lists_it():
 
 
 def test_report_compares_it_with_the_papers_nextitnet():
-    from recbole_csrec.benchmark.results_page import paper_table
+    from run_scripts.reproduce.results_page import paper_table
 
     paper = paper_table().set_index(["model", "method", "metric"])["mean"]
     assert paper[("NextItNetLastItem", "CSRec-M", "recall@10")] == paper[("NextItNet", "CSRec-M", "recall@10")]

@@ -13,6 +13,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
 from recbole_csrec.config import CSRecConfig
+from recbole_csrec.ray_session import start_ray
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.teachers import parallel as parallel_module
 from recbole_csrec.teachers.parallel import parallel_workers
@@ -48,15 +49,19 @@ def ray_two_cpus(tmp_path_factory):
     path = os.pathsep.join([os.path.dirname(tests_dir), tests_dir])
     # Workers run in the driver's cwd at ray.init: a temp dir, so that what they write (RecBole's
     # log/ and log_tensorboard/) never lands in the checkout.
-    before = os.getcwd()
+    before, before_path = os.getcwd(), os.environ.get("PYTHONPATH")
     os.chdir(tmp_path_factory.mktemp("ray_workers"))
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+        os.environ["PYTHONPATH"] = os.pathsep.join([path, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        start_ray(num_cpus=2)  # the package's own way: a local Ray even beside another one
     finally:
         os.chdir(before)
     yield ray
     ray.shutdown()
+    if before_path is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before_path
 
 
 def test_default_is_sequential(tiny_data):

@@ -9,7 +9,7 @@ import pytest
 from recbole.data import create_dataset
 
 from recbole_csrec.config import CSRecConfig
-from recbole_csrec.data.protocol import read_sequences_file
+from recbole_csrec.data.readers import read_sequences_file
 from recbole_csrec.prepare_cli import main as prepare_main
 
 

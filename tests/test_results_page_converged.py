@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
-from recbole_csrec.benchmark.converged_sections import OURS, apportion_seed, variant_label
-from recbole_csrec.benchmark.results_page import main as report_main, reading
+from run_scripts.reproduce.converged_sections import OURS, apportion_seed, variant_label
+from run_scripts.reproduce.results_page import main as report_main, reading
 
 CHOICE = "--beta=0.75 --temperature=6"
-PAPER_GRU4REC_BASE = 16.683  # recbole_csrec/resources/paper_table2_lastfm.csv
+PAPER_GRU4REC_BASE = 16.683  # run_scripts/reproduce/paper_table2_lastfm.csv
 
 
 def _row(teacher: str, seed: int, recall: float, budget: str, phases: dict | None = None,

@@ -8,9 +8,9 @@ import pytest
 
 COMMANDS = {
     "recbole_csrec.benchmark.aggregate": ["--metrics"],
-    "recbole_csrec.benchmark.analyses": ["--no_such_flag"],
+    "run_scripts.reproduce.analyses": ["--no_such_flag"],
     "recbole_csrec.benchmark.faults": ["--no_such_flag"],
-    "recbole_csrec.benchmark.results_page": ["--no_such_flag"],
+    "run_scripts.reproduce.results_page": ["--no_such_flag"],
     "recbole_csrec.benchmark.runner": ["--no_such_flag"],
     "recbole_csrec.benchmark.speed": ["--model=GRU4Rec", "--dataset=ml", "--learning_rat=0.01"],
     "recbole_csrec.benchmark.step_costs": ["--model=GRU4Rec", "--dataset=ml", "--learning_rat=0.01"],

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from recbole_csrec.benchmark.significance import paired_over_users
-from recbole_csrec.benchmark.sweep_points import compare_points, main
+from run_scripts.reproduce.sweep_points import compare_points, main
 from tests.test_benchmark import _ranks
 
 SEEDS = [1, 2, 3]

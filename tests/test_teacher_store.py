@@ -127,9 +127,10 @@ def test_crash_while_publishing_leaves_no_entry(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("recbole_csrec.teachers.store.save_weights", broken_save)
-    with pytest.raises(OSError), store.lock("k"):
-        store.publish("k", {"role": "teacher-1"}, nn.Linear(2, 2), {"epochs": 1})
-    assert store.get("k") is None
+    key = teacher_key({"role": "teacher-1"})
+    with pytest.raises(OSError), store.lock(key):
+        store.publish(key, {"role": "teacher-1"}, nn.Linear(2, 2), {"epochs": 1})
+    assert store.get(key) is None
     assert [n for n in os.listdir(store.root) if not n.startswith(".locks")] == []
 
 
@@ -138,14 +139,16 @@ def test_concurrent_requests_train_once(tmp_path):
     trainings: list[int] = []
     outcomes: list[str] = []
 
+    shared = teacher_key({"role": "teacher-1"})
+
     def request(worker: int) -> None:
-        with store.lock("shared-key"):
-            entry = store.get("shared-key")
+        with store.lock(shared):
+            entry = store.get(shared)
             if entry is None:
                 trainings.append(worker)
                 time.sleep(0.3)  # "training": the other request must wait, then reuse
                 model = nn.Linear(3, 3)
-                entry = store.publish("shared-key", {"role": "teacher-1"}, model, {"epochs": 1})
+                entry = store.publish(shared, {"role": "teacher-1"}, model, {"epochs": 1})
         fresh = nn.Linear(3, 3)
         entry.load_into(fresh)
         outcomes.append(entry.key)
@@ -156,7 +159,70 @@ def test_concurrent_requests_train_once(tmp_path):
     for thread in threads:
         thread.join()
     assert len(trainings) == 1
-    assert outcomes == ["shared-key"] * 4
+    assert outcomes == [shared] * 4
+
+
+def _published(tmp_path, fields: dict) -> tuple[TeacherStore, str]:
+    store = TeacherStore(str(tmp_path / "store"))
+    key = teacher_key(fields)
+    with store.lock(key):
+        store.publish(key, fields, nn.Linear(3, 3), {"epochs": 1})
+    return store, key
+
+
+@pytest.mark.parametrize("tamper, message", [
+    ("truncate", "truncated or edited"),
+    ("edit_weights", "truncated or edited"),
+    ("edit_fields", "do not hash to its key"),
+    ("foreign", "names another key"),
+])
+def test_a_tampered_or_foreign_entry_is_never_loaded(tmp_path, caplog, tamper, message):
+    """Truncated or edited weights, edited key fields, or another key's entry copied in: one
+    warning naming the folder, the entry moved aside, and the phase trains again (get is None)."""
+    import json
+    import logging
+    import shutil
+
+    store, key = _published(tmp_path, {"role": "teacher-1"})
+    folder = store.folder(key)
+    weights, manifest_path = os.path.join(folder, "weights.pth"), os.path.join(folder, "manifest.json")
+    if tamper == "truncate":
+        with open(weights, "r+b") as handle:
+            handle.truncate(os.path.getsize(weights) // 2)
+    elif tamper == "edit_weights":
+        with open(weights, "r+b") as handle:
+            handle.seek(-20, os.SEEK_END)
+            handle.write(b"\x00" * 4)
+    elif tamper == "edit_fields":
+        manifest = json.load(open(manifest_path))
+        manifest["fields"]["role"] = "teacher-2"
+        json.dump(manifest, open(manifest_path, "w"))
+    else:
+        other_store, other = _published(tmp_path / "other", {"role": "teacher-9"})
+        shutil.rmtree(folder)
+        shutil.copytree(other_store.folder(other), folder)
+    with caplog.at_level(logging.WARNING):
+        assert store.get(key) is None
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and folder in lines[0] and message in lines[0] and "trained again" in lines[0]
+    assert not os.path.exists(folder) and os.listdir(os.path.join(store.root, ".rejected"))
+    with store.lock(key):  # the phase trains again and publishes a fresh entry
+        store.publish(key, {"role": "teacher-1"}, nn.Linear(3, 3), {"epochs": 1})
+    assert store.get(key) is not None
+
+
+def test_an_entry_from_another_package_version_is_used_and_said(tmp_path, caplog):
+    import json
+    import logging
+
+    store, key = _published(tmp_path, {"role": "teacher-1"})
+    manifest_path = os.path.join(store.folder(key), "manifest.json")
+    manifest = json.load(open(manifest_path))
+    manifest["package_version"] = "0.0.1"
+    json.dump(manifest, open(manifest_path, "w"))
+    with caplog.at_level(logging.INFO):
+        assert store.get(key) is not None
+    assert any("written by recbole_csrec 0.0.1" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -14,7 +14,8 @@ from recbole_csrec.checkpoint import load_weights, save_weights
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.model import CSRecStudent, MainTeacher
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model, get_trainer, load_data_and_model
+from recbole_csrec.lookups import get_model, get_trainer
+from recbole_csrec.quick_start import load_data_and_model
 from tests.conftest import TINY_NAME, fast_config
 
 

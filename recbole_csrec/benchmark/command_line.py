@@ -10,7 +10,8 @@ from recbole.utils import init_seed
 
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.data import ensure_dataset_files
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import check_command_line
 
 
 def measurement_parser(prog: str, model: str = "GRU4Rec", dataset: str = "lastfm", threads: int = 1) -> OneLineParser:

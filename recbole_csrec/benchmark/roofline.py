@@ -178,9 +178,9 @@ def ratio_lines(r: dict) -> list[str]:
         f"output layer alone fused/unfused ratio: {r['output_layer_ratio']:.2f} "
         f"(peak MB fused {alone['fused peak bytes'] / 2 ** 20:.1f}, unfused {alone['unfused peak bytes'] / 2 ** 20:.1f})",
         f"fused/unfused step ratio: {r['fused_unfused_ratio']:.2f}",
-        f"bf16 fused/unfused step ratio: " + (f"{r['bf16_ratio']:.2f}" if r["bf16_ratio"] is not None
+        "bf16 fused/unfused step ratio: " + (f"{r['bf16_ratio']:.2f}" if r["bf16_ratio"] is not None
                                                else na(r["bf16_found"] + ": bf16 runs fp32 here")),
-        f"all_positions/per_row epoch ratio: " + (f"{r['all_positions_ratio']:.2f}" if "all_positions_ratio" in r
+        "all_positions/per_row epoch ratio: " + (f"{r['all_positions_ratio']:.2f}" if "all_positions_ratio" in r
                                                   else na(f"{r['model']} is not causal")),
         f"student/base epoch ratio: {r['ratio']:.2f}",
     ]

@@ -22,7 +22,8 @@ from recbole_csrec.benchmark.results import (append_rows, config_hash, diagnosti
                                              machine_description, phase_cell, read_results, write_frame)
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import method_name
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import check_command_line
 
 RESERVED_KEYS = ("model", "dataset", "teacher", "seed")
 # Options that say where files go, not what is trained: they stay out of the config hash, so that
@@ -85,16 +86,8 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
     extra --key=value arguments and the config files' contents make the config hash.
     A CSRecError (bad input) stops the suite; any other failure is logged and the suite goes on.
     """
-    check_teachers(teachers)
-    check_extra_argv(extra_argv)
-    config_files = list(config_files or [])
-    for path in config_files:
-        if not os.path.isfile(path):
-            raise CSRecError(f"config file '{path}' does not exist")
-    config_dict = dict(config_dict or {})
-    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
-        for dataset, model in itertools.product(datasets, models):
-            check_command_line(model, dataset, config_files, extra_argv, config_dict)
+    config_files, config_dict = list(config_files or []), dict(config_dict or {})
+    _check_suite(models, datasets, teachers, config_files, config_dict, extra_argv)
     settings = {"config_dict": config_dict if hash_settings is None else hash_settings,
                 "argv": sorted(arg for arg in extra_argv if argv_key(arg) not in LOCATION_KEYS)}
     chash = config_hash(config_files, settings)
@@ -127,33 +120,53 @@ def run_benchmark(models: Sequence[str], datasets: Sequence[str], teachers: Sequ
             print(f"[benchmark] FAILED {run_id}: {type(error).__name__}: {error}", flush=True)
             continue
         seconds = time.time() - start
-        per_user_file = ""
-        if result.get("per_user") is not None:
-            path = os.path.join(per_user_dir, f"{run_id}.csv.gz")
-            write_frame(path, result["per_user"], compression="gzip")
-            per_user_file = os.path.relpath(path, os.path.dirname(os.path.abspath(csv_path)))
-        student = result.get("phases", {}).get("student", {})
-        row: dict[str, Any] = {"model": model, "dataset": dataset, "teacher": teacher,
-                               "method": method_name(teacher), "seed": int(seed)}
-        row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
-        row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
-        row.update(diagnostic_cells(result.get("diagnostics")))
-        row.update({
-            "seconds": round(seconds, 2), "peak_rss_mb": round((memory.start + memory.peak) / 2 ** 20),
-            "epochs": student.get("epochs", ""),
-            "best_epoch": student.get("best_epoch", ""), "phases": phase_cell(result.get("phases")),
-            "config_hash": chash, "run_id": run_id,
-            "per_user_file": per_user_file, "config_files": " ".join(config_files),
-            "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
-                                  + list(extra_argv)),
-            "machine": machine, "command": command or "",
-            "finished_at": datetime.now().isoformat(timespec="seconds"),
-        })
+        row = _result_row(result, model, dataset, teacher, seed, run_id, seconds, memory.start + memory.peak,
+                          per_user_dir, csv_path)
+        row.update({"config_hash": chash, "config_files": " ".join(config_files),
+                    "overrides": " ".join([f"--{k}={v}" for k, v in sorted(config_dict.items())]
+                                          + list(extra_argv)),
+                    "machine": machine, "command": command or ""})
         row.update(extra_columns or {})
         append_rows(csv_path, [row])
         done.add((model, dataset, teacher, str(seed), chash))
         counts["ran"] += 1
     return counts
+
+
+def _check_suite(models, datasets, teachers, config_files: list[str], config_dict: dict[str, Any],
+                 extra_argv: Sequence[str]) -> None:
+    """Bad input stops the suite before any run: teachers, extra arguments, config files."""
+    check_teachers(teachers)
+    check_extra_argv(extra_argv)
+    for path in config_files:
+        if not os.path.isfile(path):
+            raise CSRecError(f"config file '{path}' does not exist")
+    if extra_argv:  # a typo such as --bta=0.5 would otherwise run the whole suite wrongly
+        for dataset, model in itertools.product(datasets, models):
+            check_command_line(model, dataset, config_files, extra_argv, config_dict)
+
+
+def _result_row(result: dict[str, Any], model: str, dataset: str, teacher: str, seed: int, run_id: str,
+                seconds: float, peak_rss: int, per_user_dir: str, csv_path: str) -> dict[str, Any]:
+    """One results row of a finished run (its per-user ranks written beside the CSV)."""
+    per_user_file = ""
+    if result.get("per_user") is not None:
+        path = os.path.join(per_user_dir, f"{run_id}.csv.gz")
+        write_frame(path, result["per_user"], compression="gzip")
+        per_user_file = os.path.relpath(path, os.path.dirname(os.path.abspath(csv_path)))
+    student = result.get("phases", {}).get("student", {})
+    row: dict[str, Any] = {"model": model, "dataset": dataset, "teacher": teacher,
+                           "method": method_name(teacher), "seed": int(seed)}
+    row.update({f"valid_{k}": float(v) for k, v in (result.get("best_valid_result") or {}).items()})
+    row.update({f"test_{k}": float(v) for k, v in (result.get("test_result") or {}).items()})
+    row.update(diagnostic_cells(result.get("diagnostics")))
+    row.update({
+        "seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss / 2 ** 20),
+        "epochs": student.get("epochs", ""), "best_epoch": student.get("best_epoch", ""),
+        "phases": phase_cell(result.get("phases")), "run_id": run_id, "per_user_file": per_user_file,
+        "finished_at": datetime.now().isoformat(timespec="seconds"),
+    })
+    return row
 
 
 def build_parser() -> argparse.ArgumentParser:

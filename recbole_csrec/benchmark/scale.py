@@ -33,11 +33,11 @@ from recbole_csrec.data import ensure_dataset_files, reseed_loader, subsample_se
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.model.main_teacher import MainTeacher
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
-from recbole_csrec.quick_start import build_configs
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import build_configs, check_command_line
 from recbole_csrec.soft_labels import DiskSoftLabels, TeacherEnsemble, cache_soft_labels
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 MB = 2 ** 20
 
@@ -63,16 +63,8 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
             init_seed(seed, True)
             return get_model(args.model)(config, dataset)
 
-        ensemble = TeacherEnsemble([model(1), model(2)], config["ensemble"])
-        start = time.perf_counter()
-        cache = cache_soft_labels(ensemble, config, train_data, os.path.join(store, "soft_labels", "bench.pt"))
-        build = time.perf_counter() - start
-        if not isinstance(cache, DiskSoftLabels):
-            raise CSRecError(f"the soft labels went to '{getattr(cache, 'path', 'on-the-fly')}', not to disk: "
-                             "lower soft_label_cache_mb below the table's size to measure the disk cache")
-        start = time.perf_counter()
-        cache._tempered_table(float(config["temperature"]))
-        temper = time.perf_counter() - start
+        cache, build, temper = _disk_cache(TeacherEnsemble([model(1), model(2)], config["ensemble"]),
+                                           config, train_data, store)
         print(f"[scale] {args.model} on {args.dataset}: {len(dataset)} training rows x {dataset.item_num} items; "
               f"disk cache {cache.nbytes / MB:.0f} MB built in {build:.1f}s, tempered (T={config['temperature']}) "
               f"in {temper:.1f}s; torch threads {torch.get_num_threads()}", flush=True)
@@ -87,16 +79,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
         csrec_t = Phase("CSRec-T main teacher", CSRecTrainer(config, main_teacher, phase="bench", weights_file="",
                                                              write_files=False), train_data, False)
         reseed_loader(train_data, int(config["seed"]))
-        peak_rss = 0
-        for epoch in range(args.epochs):
-            base.epoch()
-            csrec_t.epoch()
-            with PeakMemory(torch.device("cpu")) as memory:
-                student.epoch()
-            peak_rss = max(peak_rss, memory.start + memory.peak)
-            print(f"[scale] epoch {epoch + 1}/{args.epochs}: Base {base.seconds[-1]:.2f}s, CSRec-T main teacher "
-                  f"{csrec_t.seconds[-1]:.2f}s ({main_teacher.noise.normalizer} normaliser), "
-                  f"student (disk cache) {student.seconds[-1]:.2f}s", flush=True)
+        peak_rss = _alternate(base, csrec_t, student, args.epochs, main_teacher.noise.normalizer)
         result = {"csrec_t_ratio": csrec_t.per_epoch / base.per_epoch, "ratio": student.per_epoch / base.per_epoch,
                   "peak_rss_mb": peak_rss / MB, "build_seconds": build, "temper_seconds": temper,
                   "normalizer_error": normalizer_error(main_teacher, train_data, args.error_batches)}
@@ -109,6 +92,34 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     finally:
         if not args.keep_store:
             shutil.rmtree(store, ignore_errors=True)
+
+
+def _disk_cache(ensemble: TeacherEnsemble, config, train_data, store: str) -> tuple[DiskSoftLabels, float, float]:
+    """The exact table on disk under the temporary store, and the seconds to build and temper it."""
+    start = time.perf_counter()
+    cache = cache_soft_labels(ensemble, config, train_data, os.path.join(store, "soft_labels", "bench.pt"))
+    build = time.perf_counter() - start
+    if not isinstance(cache, DiskSoftLabels):
+        raise CSRecError(f"the soft labels went to '{getattr(cache, 'path', 'on-the-fly')}', not to disk: "
+                         "lower soft_label_cache_mb below the table's size to measure the disk cache")
+    start = time.perf_counter()
+    cache._tempered_table(float(config["temperature"]))
+    return cache, build, time.perf_counter() - start
+
+
+def _alternate(base: Phase, csrec_t: Phase, student: Phase, epochs: int, normalizer: str) -> int:
+    """Epochs alternated phase by phase; returns the peak RSS (bytes) of the student's epochs."""
+    peak_rss = 0
+    for epoch in range(epochs):
+        base.epoch()
+        csrec_t.epoch()
+        with PeakMemory(torch.device("cpu")) as memory:
+            student.epoch()
+        peak_rss = max(peak_rss, memory.start + memory.peak)
+        print(f"[scale] epoch {epoch + 1}/{epochs}: Base {base.seconds[-1]:.2f}s, CSRec-T main teacher "
+              f"{csrec_t.seconds[-1]:.2f}s ({normalizer} normaliser), "
+              f"student (disk cache) {student.seconds[-1]:.2f}s", flush=True)
+    return peak_rss
 
 
 @torch.no_grad()

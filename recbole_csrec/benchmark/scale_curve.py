@@ -79,7 +79,8 @@ def _setup(model_name: str, yaml_file: str, root: str, name: str, overrides: dic
     return config, train_data, valid_data, time.perf_counter() - start
 
 
-def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root: str) -> dict[str, Any]:
+def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root: str,
+                    users: int = CATALOGUE_USERS) -> dict[str, Any]:
     """Step seconds of Base, the student (RAM and disk cache), the CSRec-T main teacher, and
     evaluation seconds per 1,000 users, on a synthetic catalogue of `items` items."""
     from recbole.utils import init_seed
@@ -89,10 +90,10 @@ def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root:
     from recbole_csrec.model.main_teacher import MainTeacher
     from recbole_csrec.soft_labels import DiskSoftLabels, TeacherEnsemble, cache_soft_labels
     from recbole_csrec.trainer import CSRecTrainer
-    from recbole_csrec.utils import get_model
+    from recbole_csrec.lookups import get_model
 
     name = f"synthetic_{items}"
-    yaml_file = prepare_synthetic(root, name, CATALOGUE_USERS, items)
+    yaml_file = prepare_synthetic(root, name, users, items)
     config, train_data, valid_data, _ = _setup(model_name, yaml_file, root, name,
                                                {"noise_normalizer": "importance"})
     rows = steps * 256
@@ -143,7 +144,7 @@ def interactions_point(model_name: str, interactions: int, steps: int, root: str
     one full validation pass, for `interactions` interactions over 20k items."""
     from recbole_csrec.model import CSRecStudent
     from recbole_csrec.trainer import CSRecTrainer
-    from recbole_csrec.utils import get_model
+    from recbole_csrec.lookups import get_model
 
     name = f"interactions_{interactions}"
     yaml_file = prepare_synthetic(root, name, interactions // WINDOW, INTERACTIONS_ITEMS)
@@ -177,6 +178,7 @@ def run_point(argv: list[str]) -> dict[str, Any]:
     kind, model_name, size, steps, repeats, threads = argv
     torch.set_num_threads(int(threads))
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as root:
+        os.chdir(root)  # RecBole's log/ and log_tensorboard/ go to the temporary folder, not the caller's
         if kind == "catalogue":
             return catalogue_point(model_name, int(size), int(steps), int(repeats), root)
         return interactions_point(model_name, int(size), int(steps), root)

@@ -31,8 +31,6 @@ default allocator (informative; its large blocks are mmap-ed either way).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import re
@@ -48,8 +46,8 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed
 
 from recbole_csrec.anomaly import anomaly_mode, import_recbole_sequential_models
-from recbole_csrec.atomic import write_atomic
-from recbole_csrec.benchmark.roofline import probe_machine, ratio_lines, roofline_table, speed_figures
+from recbole_csrec.benchmark.roofline import probe_machine, ratio_lines, speed_figures
+from recbole_csrec.benchmark.speed_report import report_lines, write_doc
 from recbole_csrec.benchmark.memory import (GLIBC_MMAP_THRESHOLD, PeakMemory, tensor_bytes,
                                             use_measurable_allocator)
 from recbole_csrec.data import ensure_dataset_files, reseed_loader, subsample_sequences
@@ -57,14 +55,14 @@ from recbole_csrec.data.all_positions import is_causal_model
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.model import CSRecStudent
 from recbole_csrec.precision import bf16_units
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
-from recbole_csrec.quick_start import build_configs
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import build_configs, check_command_line
 from recbole_csrec.run_logger import init_logger
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.diagnostics import diagnose_teachers
 from recbole_csrec.teachers import TEACHERS, TeacherContext
 from recbole_csrec.trainer import CSRecTrainer
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 QUICK = {"epochs": 1, "train_batch_size": 64, "eval_batch_size": 256, "embedding_size": 16,
          "hidden_size": 16, "inner_size": 32, "MAX_ITEM_LIST_LENGTH": 10}
@@ -183,11 +181,8 @@ def diagnostics_cost(ctx: TeacherContext, ensemble: TeacherEnsemble, valid_data)
             "kept_teachers": kept, "diagnostics_seconds": on_kept, "diagnostics_forward_seconds": forward}
 
 
-def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import_recbole_sequential_models()
-    recbole_anomaly = torch.is_anomaly_enabled()  # as importing RecBole leaves it (on, in 1.2.1)
+def _setup(args: argparse.Namespace, overrides: list[str]):
+    """The config, data and teacher context of the measured run."""
     config_dict = {"num_teachers": 2, "epochs": args.epochs or 3, "show_progress": False,
                    "eval_step": 0,  # teachers: training epochs only, no validation
                    # teachers are trained here and timed: never loaded from a teacher store
@@ -198,7 +193,6 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
     with recbole_argv(overrides):
         config, teacher_config = build_configs(args.model, args.dataset, args.teacher, config_files,
                                                config_dict)
-    epochs, device = int(config["epochs"]), torch.device(config["device"])
     ensure_dataset_files(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -208,229 +202,149 @@ def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
         raise CSRecError(f"--train_fraction={args.train_fraction} is outside (0, 1]")
     if args.train_fraction < 1.0:
         train_data = subsample_sequences(train_data, args.train_fraction, int(config["seed"]))
-    ctx = TeacherContext(config=config, teacher_config=teacher_config, dataset=dataset,
-                         train_data=train_data, valid_data=valid_data, test_data=test_data,
-                         run_dir=tempfile.mkdtemp(prefix="bench-"), saved=False)
-    m = int(config["num_teachers"])
-    print(f"[bench] {config['model']} on {config['dataset']}: {len(train_data._dataset)} training rows, "
-          f"{dataset.item_num} items, batch {config['train_batch_size']}, {epochs} epochs, "
-          f"{m} teachers ({args.teacher}), device {device}", flush=True)
+    return TeacherContext(config=config, teacher_config=teacher_config, dataset=dataset,
+                          train_data=train_data, valid_data=valid_data, test_data=test_data,
+                          run_dir=tempfile.mkdtemp(prefix="bench-"), saved=False)
 
+
+def _teachers_and_cache(ctx: TeacherContext, teacher: str) -> dict[str, Any]:
+    """Train the teachers and build the soft-label cache, timed; the diagnostics pass's cost."""
+    config = ctx.config
     start = time.perf_counter()
     with anomaly_mode(config["detect_anomaly"]):
-        ensemble = TEACHERS[args.teacher](ctx)
+        ensemble = TEACHERS[teacher](ctx)
     teacher_seconds = time.perf_counter() - start
     teacher_fit = sum(p.seconds for p in ctx.phases)
     print(f"[bench] teachers: {teacher_seconds:.2f}s ({teacher_fit:.2f}s training)", flush=True)
-
-    with PeakMemory(device) as build_memory:
+    with PeakMemory(torch.device(config["device"])) as build_memory:
         start = time.perf_counter()
-        cache = cache_soft_labels(ensemble, config, train_data)
+        cache = cache_soft_labels(ensemble, config, ctx.train_data)
         build_seconds = time.perf_counter() - start
     cached = cache is not ensemble
     print(f"[bench] cache: {'built' if cached else 'NOT built (over budget)'} in {build_seconds:.2f}s, "
           f"{getattr(cache, 'nbytes', 0) / MB:.1f} MB", flush=True)
-    diagnostics = diagnostics_cost(ctx, ensemble, valid_data)
+    diagnostics = diagnostics_cost(ctx, ensemble, ctx.valid_data)
     print(f"[bench] diagnostics pass {diagnostics['diagnostics_seconds']:.2f}s on kept scores "
           f"({diagnostics['kept_teachers']} teachers), {diagnostics['diagnostics_forward_seconds']:.2f}s "
           f"with teachers run forward; one validation evaluation per teacher "
           f"{diagnostics['teacher_evaluation_seconds']:.2f}s in all "
           f"({diagnostics['keeping_evaluation_seconds']:.2f}s keeping the scores)", flush=True)
+    return {"ensemble": ensemble, "cache": cache, "cached": cached, "teacher_fit": teacher_fit,
+            "build_seconds": build_seconds, "build_peak": build_memory.peak, "diagnostics": diagnostics}
+
+
+def _phases(ctx: TeacherContext, ensemble, cache, cached: bool, recbole_anomaly: bool) -> list[Phase]:
+    """RecBole as shipped, Base (unfused, fused, bf16, all positions) and the students."""
+    config, train_data = ctx.config, ctx.train_data
+    device = torch.device(config["device"])
+    seed, ours = int(config["seed"]), bool(config["detect_anomaly"])
 
     def model(seed: int):
         init_seed(seed, config["reproducibility"])
         return get_model(config["model"])(config, train_data._dataset).to(device)
 
-    seed = int(config["seed"])
-    ours = bool(config["detect_anomaly"])
-
-    def csrec_trainer(model) -> CSRecTrainer:
-        return CSRecTrainer(config, model.to(device), phase="bench", weights_file="", write_files=False)
-
     def student_phase(name: str, soft_labels=None, **keys) -> Phase:
         """A CSRec student (Base without soft labels) built with these keys set."""
         saved = {key: config[key] for key in keys}
-        for key, value in keys.items():
-            config[key] = value
+        config.final_config_dict.update(keys)
         try:
-            trainer = csrec_trainer(CSRecStudent(config, train_data._dataset, model(seed), soft_labels))
+            student = CSRecStudent(config, train_data._dataset, model(seed), soft_labels)
+            trainer = CSRecTrainer(config, student.to(device), phase="bench", weights_file="", write_files=False)
         finally:
-            for key, value in saved.items():
-                config[key] = value
+            config.final_config_dict.update(saved)
         return Phase(name, trainer, train_data, ours, soft_labels)
 
-    bf16_ok, bf16_found = bf16_units(device.type)
-    all_positions_ok = is_causal_model(get_model(config["model"]))
-    phases = [
+    bf16_ok, _ = bf16_units(device.type)
+    causal = is_causal_model(get_model(config["model"]))
+    plain = {"fused_output": True, "all_positions": False, "bf16": False}
+    return [
         Phase("RecBole as shipped", Trainer(config, model(seed)), train_data, recbole_anomaly),
-        student_phase("Base, unfused", fused_output=False, all_positions=False, bf16=False),
-        student_phase("Base", fused_output=True, all_positions=False, bf16=False),
-        *([student_phase("Base, bf16", fused_output=True, all_positions=False, bf16=True)] if bf16_ok else []),
-        *([student_phase("Base, all positions", fused_output=True, all_positions=True, bf16=False)]
-          if all_positions_ok else []),
-        student_phase("CSRec student, cached", cache, fused_output=True, all_positions=False, bf16=False),
-        *([student_phase("CSRec student, cached, all positions", cache, fused_output=True, all_positions=True,
-                         bf16=False)] if all_positions_ok and cached else []),
-        student_phase("CSRec student, on-the-fly", ensemble, fused_output=True, all_positions=False, bf16=False),
+        student_phase("Base, unfused", **{**plain, "fused_output": False}),
+        student_phase("Base", **plain),
+        *([student_phase("Base, bf16", **{**plain, "bf16": True})] if bf16_ok else []),
+        *([student_phase("Base, all positions", **{**plain, "all_positions": True})] if causal else []),
+        student_phase("CSRec student, cached", cache, **plain),
+        *([student_phase("CSRec student, cached, all positions", cache, **{**plain, "all_positions": True})]
+          if causal and cached else []),
+        student_phase("CSRec student, on-the-fly", ensemble, **plain),
     ]
-    rates = probe_machine(bf16=bf16_ok)
-    print(f"[bench] {rates.describe()}", flush=True)
+
+
+def _measure(phases: list[Phase], train_data, epochs: int, seed: int, memory_batches: int) -> list:
+    """Epochs alternated phase by phase (load from other jobs hits every phase alike), then each
+    phase's peak memory over the first batches; returns those batches."""
     reseed_loader(train_data, seed)
-    for epoch in range(epochs):  # alternate, so that load from other jobs hits every phase alike
+    for epoch in range(epochs):
         for phase in phases:
             phase.epoch()
         print(f"[bench] epoch {epoch + 1}/{epochs}: "
               + ", ".join(f"{p.name} {p.seconds[-1]:.2f}s" for p in phases), flush=True)
     # Memory after timing: the allocator setting that makes RSS measurable slows large allocations.
     use_measurable_allocator()
-    batches = [batch for _, batch in zip(range(args.memory_batches), train_data)]
+    batches = [batch for _, batch in zip(range(memory_batches), train_data)]
     for phase in phases:
-        phase.measure_memory(phase_batches(phase, batches, args.memory_batches))
+        phase.measure_memory(phase_batches(phase, batches, memory_batches))
     use_measurable_allocator(GLIBC_MMAP_THRESHOLD)  # a caller in this process (a test) runs on as before
     print("[bench] peak memory over " + str(len(batches)) + " batches: "
           + ", ".join(f"{p.name} {p.peak / MB:.1f} MB" for p in phases), flush=True)
+    return batches
 
+
+def run(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import_recbole_sequential_models()
+    recbole_anomaly = torch.is_anomaly_enabled()  # as importing RecBole leaves it (on, in 1.2.1)
+    ctx = _setup(args, overrides)
+    config, train_data, dataset = ctx.config, ctx.train_data, ctx.dataset
+    epochs, device, m = int(config["epochs"]), torch.device(config["device"]), int(config["num_teachers"])
+    print(f"[bench] {config['model']} on {config['dataset']}: {len(train_data._dataset)} training rows, "
+          f"{dataset.item_num} items, batch {config['train_batch_size']}, {epochs} epochs, "
+          f"{m} teachers ({args.teacher}), device {device}", flush=True)
+    t = _teachers_and_cache(ctx, args.teacher)
+    phases = _phases(ctx, t["ensemble"], t["cache"], t["cached"], recbole_anomaly)
+    bf16_ok, bf16_found = bf16_units(device.type)
+    rates = probe_machine(bf16=bf16_ok)
+    print(f"[bench] {rates.describe()}", flush=True)
+    batches = _measure(phases, train_data, epochs, int(config["seed"]), args.memory_batches)
     by_name = {p.name: p for p in phases}
+    speed = speed_figures(phases, by_name, batches[0], rates, int(config["train_batch_size"]),
+                          int(dataset.item_num), bf16_ok, bf16_found, is_causal_model(get_model(config["model"])))
+    return _result(args, config, by_name, t, len(batches), recbole_anomaly, speed, device)
+
+
+def _result(args, config, by_name: dict[str, Phase], t: dict[str, Any], memory_batches: int,
+            recbole_anomaly: bool, speed: dict[str, Any], device: torch.device) -> dict[str, Any]:
     recbole, base, student, on_the_fly = (by_name[n] for n in ("RecBole as shipped", "Base", "CSRec student, cached",
                                                                  "CSRec student, on-the-fly"))
-    speed = speed_figures(phases, by_name, batches[0], rates, int(config["train_batch_size"]),
-                          int(dataset.item_num), bf16_ok, bf16_found, all_positions_ok)
+    m, diagnostics, build_seconds = int(config["num_teachers"]), t["diagnostics"], t["build_seconds"]
     base_wall, student_wall = sum(base.seconds), sum(student.seconds)
-    csrec_wall = teacher_fit + build_seconds + student_wall
-    cache_mb = getattr(cache, "nbytes", 0) / MB
-    memory_limit = (base.peak / MB + cache_mb) * 1.2
+    csrec_wall = t["teacher_fit"] + build_seconds + student_wall
+    cache_mb = getattr(t["cache"], "nbytes", 0) / MB
+    evaluation = diagnostics["teacher_evaluation_seconds"]
+    train = base.trainer.model  # any phase: the data sizes are the same
     return {
         "model": config["model"], "dataset": config["dataset"], "teacher": args.teacher, "m": m,
-        "epochs": epochs, "rows": len(train_data._dataset), "train_fraction": args.train_fraction, "items": int(dataset.item_num),
-        "batch": int(config["train_batch_size"]), "max_len": int(config["MAX_ITEM_LIST_LENGTH"]),
-        "cached": cached, "recbole_anomaly": recbole_anomaly, "detect_anomaly": ours,
+        "epochs": int(config["epochs"]), "rows": len(base.train_data._dataset), "train_fraction": args.train_fraction,
+        "items": int(train.n_items), "batch": int(config["train_batch_size"]),
+        "max_len": int(config["MAX_ITEM_LIST_LENGTH"]), "cached": t["cached"], "recbole_anomaly": recbole_anomaly,
+        "detect_anomaly": bool(config["detect_anomaly"]),
         "recbole_epoch": recbole.per_epoch, "base_recbole_ratio": base.per_epoch / recbole.per_epoch,
         "recbole_peak_mb": recbole.peak / MB, "base_epoch": base.per_epoch, "student_epoch": student.per_epoch,
         "otf_epoch": on_the_fly.per_epoch, "ratio": student.per_epoch / base.per_epoch,
         "otf_ratio": on_the_fly.per_epoch / base.per_epoch, "build_seconds": build_seconds,
         **diagnostics,
-        "diagnostics_ratio": diagnostics["diagnostics_seconds"] / diagnostics["teacher_evaluation_seconds"],
-        "diagnostics_forward_ratio": (diagnostics["diagnostics_forward_seconds"]
-                                      / diagnostics["teacher_evaluation_seconds"]),
-        "keeping_ratio": diagnostics["keeping_evaluation_seconds"] / diagnostics["teacher_evaluation_seconds"],
+        "diagnostics_ratio": diagnostics["diagnostics_seconds"] / evaluation,
+        "diagnostics_forward_ratio": diagnostics["diagnostics_forward_seconds"] / evaluation,
+        "keeping_ratio": diagnostics["keeping_evaluation_seconds"] / evaluation,
         "build_per_teacher": build_seconds / m / base.per_epoch, "cache_mb": cache_mb,
-        "build_peak_mb": build_memory.peak / MB, "memory_batches": len(batches),
+        "build_peak_mb": t["build_peak"] / MB, "memory_batches": memory_batches,
         "base_peak_mb": base.peak / MB, "student_peak_mb": student.peak / MB,
-        "otf_peak_mb": on_the_fly.peak / MB, "memory_limit_mb": memory_limit,
-        "teacher_fit": teacher_fit, "base_wall": base_wall, "csrec_wall": csrec_wall,
+        "otf_peak_mb": on_the_fly.peak / MB, "memory_limit_mb": (base.peak / MB + cache_mb) * 1.2,
+        "teacher_fit": t["teacher_fit"], "base_wall": base_wall, "csrec_wall": csrec_wall,
         "wall_ratio": csrec_wall / base_wall, "wall_target": (m + 1) * 1.1,
         "machine": machine_info(device), **speed,
     }
-
-
-def report_lines(r: dict[str, Any]) -> list[str]:
-    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
-    path = "cached" if r["cached"] else "on-the-fly (cache over budget)"
-    base_target = 0.65 if r["model"] == "SASRec" else 0.5
-    on_off = lambda flag: "on" if flag else "off"  # noqa: E731
-    return [
-        "| phase | autograd anomaly | s/epoch | / Base | / RecBole as shipped | peak MB |",
-        "|---|---|---|---|---|---|",
-        f"| RecBole as shipped ({r['model']}, RecBole Trainer) | {on_off(r['recbole_anomaly'])} | "
-        f"{r['recbole_epoch']:.3f} | {r['recbole_epoch'] / r['base_epoch']:.2f} | 1.00 | {r['recbole_peak_mb']:.1f} |",
-        f"| Base (CSRec, teacher none) | {on_off(r['detect_anomaly'])} | {r['base_epoch']:.3f} | 1.00 | "
-        f"{r['base_recbole_ratio']:.2f} | {r['base_peak_mb']:.1f} |",
-        f"| CSRec student, {path} | {on_off(r['detect_anomaly'])} | {r['student_epoch']:.3f} | {r['ratio']:.2f} | "
-        f"{r['student_epoch'] / r['recbole_epoch']:.2f} | {r['student_peak_mb']:.1f} |",
-        f"| CSRec student, on-the-fly teachers | {on_off(r['detect_anomaly'])} | {r['otf_epoch']:.3f} | "
-        f"{r['otf_ratio']:.2f} | {r['otf_epoch'] / r['recbole_epoch']:.2f} | {r['otf_peak_mb']:.1f} |",
-        "",
-        f"- base/recbole epoch ratio: **{r['base_recbole_ratio']:.2f}** (target <= {base_target}: "
-        f"{ok(r['base_recbole_ratio'] <= base_target)})",
-        f"- student/base epoch ratio (cached): **{r['ratio']:.2f}** (target <= 1.10: {ok(r['ratio'] <= 1.10)}); "
-        f"on-the-fly: {r['otf_ratio']:.2f}",
-        f"- soft-label diagnostics pass: {r['diagnostics_seconds']:.2f}s on the teachers' kept validation scores "
-        f"vs one validation evaluation of each teacher {r['teacher_evaluation_seconds']:.2f}s: ratio "
-        f"{r['diagnostics_ratio']:.2f} (target < 1: {ok(r['diagnostics_ratio'] < 1)}); teachers loaded from "
-        f"the store (run forward again): {r['diagnostics_forward_seconds']:.2f}s, ratio "
-        f"{r['diagnostics_forward_ratio']:.2f}; keeping the scores makes a validation evaluation "
-        f"{r['keeping_ratio']:.2f}x as long",
-        f"- cache build (one-off): {r['build_seconds']:.2f}s = {r['build_per_teacher']:.2f} Base epochs per "
-        f"teacher (target <= 0.50: {ok(r['build_per_teacher'] <= 0.5)}); cache {r['cache_mb']:.1f} MB fp16, "
-        f"build peak {r['build_peak_mb']:.1f} MB (default allocator)",
-        f"- peak memory of the student phase: {r['student_peak_mb']:.1f} MB vs (Base {r['base_peak_mb']:.1f} + "
-        f"cache {r['cache_mb']:.1f}) x 1.2 = {r['memory_limit_mb']:.1f} MB "
-        f"({ok(r['student_peak_mb'] <= r['memory_limit_mb'])})",
-        f"- end-to-end at {r['epochs']} epochs each: CSRec-{r['teacher'][0].upper()} {r['csrec_wall']:.2f}s "
-        f"(teachers {r['teacher_fit']:.2f}s + cache {r['build_seconds']:.2f}s + student) / Base "
-        f"{r['base_wall']:.2f}s = {r['wall_ratio']:.2f} (target <= (m+1) x 1.1 = {r['wall_target']:.2f}: "
-        f"{ok(r['wall_ratio'] <= r['wall_target'])})",
-        "", *(roofline_table(r) if "roofline" in r else []), "",
-        *[f"- {line}" for line in (ratio_lines(r) if "roofline" in r else [])],
-    ]
-
-
-DOC_HEAD = """# Performance: CSRec student vs plain RecBole training
-
-Generated by `run_scripts/bench_speed.py` (do not edit by hand: rerun the command of a section
-to refresh it). Each section is one invocation: m teachers trained for the same number of epochs
-(no validation), the soft-label cache built once, then RecBole as shipped (RecBole's model and
-Trainer, autograd anomaly mode as importing RecBole leaves it: on), Base (the same model as CSRec
-trains it for `--teacher=none`: anomaly mode off), the CSRec student on the cache and the CSRec
-student with on-the-fly teacher inference, trained alternately epoch by epoch on the same loader
-and batch size. s/epoch is the median of epochs 2..N (the
-first epoch pays one-off allocations). Peak memory of a phase = peak allocation during a memory
-pass of a few batches run after the timed epochs (so that the allocator setting that makes CPU
-RSS measurable does not slow the timed epochs) above what was allocated before + what it keeps
-resident (parameters, Adam state, cache or teachers); RSS sampled every 2 ms on CPU,
-`torch.cuda.max_memory_allocated` on GPU. End-to-end wall time counts training epochs only
-(validation is the same per epoch for every model).
-"""
-
-
-def summary_table(sections: dict[str, str]) -> str:
-    """One row per section, from its raw figures: the targets side by side."""
-    rows = ["", "## Summary (one row per section below)", "",
-            "| model | dataset | torch threads | epochs | base/recbole | student/base | diagnostics / teacher evaluations "
-            "| student peak MB (bound) |", "|---|---|---|---|---|---|---|---|"]
-    for body in sections.values():
-        found = re.search(r"```json\n(.*?)\n```", body, re.S)
-        if not found:
-            continue
-        r = json.loads(found.group(1))
-        threads = re.search(r"torch threads (\d+)", r.get("machine", {}).get("cpu", ""))
-        cells = [r["model"], r["dataset"], threads.group(1) if threads else "?", str(r["epochs"])]
-        for key in ("base_recbole_ratio", "ratio", "diagnostics_ratio"):
-            cells.append(f"{r[key]:.2f}" if key in r else "n/a")
-        cells.append(f"{r['student_peak_mb']:.0f} ({r['memory_limit_mb']:.0f})")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"
-
-
-def write_doc(path: str, result: dict[str, Any], command: str, note: str) -> None:
-    """Replace (or add) this model/dataset/teacher section of the doc and the summary above the
-    sections; atomic write. Text between
-    `<!-- notes -->` and `<!-- /notes -->` (written by hand, with its own commands) is kept."""
-    key = f"{result['model']}-{result['dataset']}-{result['teacher']}"
-    sections: dict[str, str] = {}
-    notes = ""
-    if os.path.isfile(path):
-        with open(path) as handle:
-            text = handle.read()
-        for name, body in re.findall(r"<!-- bench:(\S+) -->\n(.*?)<!-- /bench -->\n", text, re.S):
-            sections[name] = body
-        kept = re.search(r"\n<!-- notes -->\n.*?<!-- /notes -->\n", text, re.S)
-        notes = kept.group(0) if kept else ""
-    machine = "; ".join(f"{k}: {v}" for k, v in result["machine"].items())
-    body = [f"## {result['model']} on {result['dataset']} (teacher {result['teacher']}, m={result['m']})", "",
-            f"`{command}`", "",
-            f"{datetime.date.today().isoformat()}; {result['rows']} training rows"
-            + (f" ({result['train_fraction']:g} of the sequences)" if result.get("train_fraction", 1) < 1 else "")
-            + f", {result['items']} items, "
-            f"batch {result['batch']}, MAX_ITEM_LIST_LENGTH {result['max_len']}, {result['epochs']} epochs.",
-            f"Machine: {machine}.", *([f"Note: {note}"] if note else []), "",
-            *report_lines(result), "",
-            f"<details><summary>raw</summary>\n\n```json\n{json.dumps(result, indent=1, default=str)}\n```\n</details>",
-            ""]
-    sections[key] = "\n".join(body) + "\n"
-    text = (DOC_HEAD + summary_table(sections) + notes
-            + "".join(f"\n<!-- bench:{k} -->\n{v}<!-- /bench -->\n" for k, v in sections.items()))
-    write_atomic(path, text)
 
 
 def _without_doc_args(argv: list[str]) -> list[str]:

@@ -30,13 +30,14 @@ from recbole_csrec.data import ensure_dataset_files
 from recbole_csrec.errors import exit_code
 from recbole_csrec.loss import soft_label_kl, student_loss
 from recbole_csrec.model import CSRecStudent
-from recbole_csrec.overrides import OneLineParser, check_command_line, recbole_argv
+from recbole_csrec.overrides import OneLineParser, recbole_argv
+from recbole_csrec.quick_start import check_command_line
 from recbole_csrec.quick_start import build_configs
 from recbole_csrec.soft_labels import TeacherEnsemble, cache_soft_labels
 from recbole_csrec.soft_labels.base import SoftLabelBatch
 from recbole_csrec.soft_labels.cache import CachedSoftLabels
 from recbole_csrec.soft_labels.ensemble import combine_teacher_logits
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 
 class RawCache(CachedSoftLabels):

@@ -17,7 +17,8 @@ import recbole
 from recbole.config import Config
 
 from recbole_csrec.atomic import make_temp_dir, replace_dir
-from recbole_csrec.data.protocol import Columns, build_files, read_interactions, read_manifest
+from recbole_csrec.data.protocol import build_files, read_manifest
+from recbole_csrec.data.readers import Columns, read_interactions
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.paths import RESOURCES_DIR
 
@@ -96,9 +97,20 @@ def check_dataset_known(name: str, folder: str) -> None:
     """Raise the unknown-dataset error (naming the built-in datasets and the prepare command)
     unless `name` is built in or `folder` holds its atomic files. Run before any other key is
     checked: a wrong name must not surface as a complaint about some other setting."""
+    check_dataset_name(name)
     if name in BUILTIN_DATASETS or name == "ml-100k" or _has_atomic_files(folder, name):
         return
     _unknown_dataset(name, folder)
+
+
+def check_dataset_name(name: str) -> None:
+    """A dataset is a name (one folder under data_path), never a path: nothing outside data_path
+    is read or written because of it."""
+    text = str(name)
+    if (not text.strip() or text in (".", "..") or "/" in text or "\\" in text or "\0" in text
+            or os.path.isabs(text)):
+        raise CSRecError(f"dataset={text!r} is not accepted: a dataset is a name (its folder under "
+                         "data_path), not a path")
 
 
 def _unknown_dataset(name: str, folder: str) -> None:

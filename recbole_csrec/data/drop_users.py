@@ -13,7 +13,8 @@ import pandas as pd
 from recbole.config import Config
 
 from recbole_csrec.atomic import atomic_dir
-from recbole_csrec.data.protocol import MANIFEST, read_atomic_file, refresh_manifest, write_atomic_file
+from recbole_csrec.data.protocol import MANIFEST, refresh_manifest
+from recbole_csrec.data.readers import read_atomic_file, write_atomic_file
 from recbole_csrec.errors import CSRecError
 
 

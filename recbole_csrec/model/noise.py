@@ -42,6 +42,15 @@ def _column_chunks(n_cols: int, n_rows: int, chunk_size: int | None) -> tuple[ra
     return range(0, n_cols, size), size
 
 
+def resolve_normalizer(normalizer: str, num_items: int, exact_max_items: int) -> str:
+    """The normaliser that runs: `auto` is exact up to `exact_max_items` real items, importance above."""
+    if normalizer not in NORMALIZERS:
+        raise ValueError(f"noise_normalizer '{normalizer}' is not one of {NORMALIZERS}")
+    if normalizer == "auto":
+        return "exact" if num_items <= exact_max_items else "importance"
+    return normalizer
+
+
 class _ColumnLogSumExp(torch.autograd.Function):
     """log sum_i exp((M N)[i, j]) for every column j, chunk by chunk over j.
 
@@ -94,13 +103,9 @@ class NoiseModel(nn.Module):
     def __init__(self, n_items: int, rank: int, normalizer: str = "auto", exact_max_items: int = 10000,
                  sample_size: int = 2048, chunk_size: int | None = None) -> None:
         super().__init__()
-        if normalizer not in NORMALIZERS:
-            raise ValueError(f"noise_normalizer '{normalizer}' is not one of {NORMALIZERS}")
         self.num_items = int(n_items) - 1  # real items; id 0 is padding
         self.rank = int(rank)
-        if normalizer == "auto":
-            normalizer = "exact" if self.num_items <= exact_max_items else "importance"
-        self.normalizer = normalizer
+        self.normalizer = resolve_normalizer(normalizer, self.num_items, exact_max_items)
         self.sample_size = min(int(sample_size), self.num_items)
         self.chunk_size = chunk_size
         self.M = nn.Parameter(torch.empty(self.num_items, self.rank))

@@ -174,14 +174,49 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
     pop = _fixed_source(pop_logits, temperature, popular, device)
     fixed = None if view.fixed_logits is None else _fixed_source(view.fixed_logits, temperature, popular, device)
     n_items = pop["log_p"].size(1)
-    names = list(view.teachers)
-    pairs = [(a, b) for a in names for b in names if a != b]
-    sums: dict[str, torch.Tensor] = {}
+    sums = _FigureSums(view, temperature, popular, pop, fixed)
+    stored = stored or {}
+    rows = 0
+    for index, (interaction, history_index, positive_u, positive_i) in enumerate(batches):
+        interaction = interaction.to(device)
+        n_rows = len(interaction)
+        if input_field is not None:
+            history_index = input_item_index(interaction[input_field], positive_u, positive_i)
+        # At most one forward pass per teacher (the evaluator's own), none for a teacher whose
+        # validation scores were kept; every figure reuses these logits.
+        logits = {name: stored[name][index].to(device)
+                  if name in stored and stored[name][index].size(0) == n_rows else
+                  model.full_sort_predict(interaction).float()[:, 1:]
+                  for name, model in view.teachers.items()}
+        # Row chunks bound the memory of the derived [rows, |I|] tensors, whatever eval_batch_size.
+        step = max(1, CHUNK_ELEMENTS // n_items)
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            history = None if history_index is None else _row_mask(*history_index, lo, hi, n_items, device)[0]
+            sums.add_rows({name: q[lo:hi] for name, q in logits.items()},
+                          *_row_mask(positive_u, positive_i, lo, hi, n_items, device), history)
+        rows += n_rows
+    figures = {key: float(value) / rows for key, value in sums.sums.items()} if rows else {}
+    if view.noise is not None:
+        figures["noise_diag_mass"] = noise_diagonal_mass(view.noise)
+    figures["rows"] = float(rows)
+    return figures
 
-    def add(key: str, values: torch.Tensor) -> None:
-        sums[key] = sums.get(key, 0.0) + values.sum()
 
-    def add_source(name: str, scores: torch.Tensor | None, log_p: torch.Tensor | None,
+class _FigureSums:
+    """Running sums of every figure over the rows seen so far (soft_label_diagnostics)."""
+
+    def __init__(self, view: TeacherView, temperature: float, popular: torch.Tensor,
+                 pop: dict, fixed: dict | None) -> None:
+        self.view, self.temperature, self.popular, self.pop, self.fixed = view, temperature, popular, pop, fixed
+        names = list(view.teachers)
+        self.pairs = [(a, b) for a in names for b in names if a != b]
+        self.sums: dict[str, torch.Tensor] = {}
+
+    def add(self, key: str, values: torch.Tensor) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + values.sum()
+
+    def add_source(self, name: str, scores: torch.Tensor | None, log_p: torch.Tensor | None,
                    positives: torch.Tensor, targets: tuple[torch.Tensor, torch.Tensor],
                    history: torch.Tensor | None, const: dict | None = None, need_top: bool = False) -> dict:
         """Figures of one distribution; `const` is a row-independent one (computed once).
@@ -207,62 +242,36 @@ def soft_label_diagnostics(batches: Iterable, view: TeacherView, temperature: fl
                 (recall, ndcg), top = rank_rows(scores, targets, pos_len), None
             p = log_p.exp()
             entropy = -row_dot(p, log_p)
-            popular_mass = (p @ popular).double()
+            popular_mass = (p @ self.popular).double()
             target_mass = _per_row(p[targets], targets[0], p.size(0))
             out = {"top": top, "p": p, "log_p": log_p, "entropy": entropy}
         out["figures"] = dict(zip(LABEL_FIGURES, (recall, ndcg, entropy, target_mass, popular_mass)))
         for figure, values in out["figures"].items():
-            add(f"{name}_{figure}", values)
+            self.add(f"{name}_{figure}", values)
         return out
 
-    def add_rows(logits: dict[str, torch.Tensor], positives: torch.Tensor,
+    def add_rows(self, logits: dict[str, torch.Tensor], positives: torch.Tensor,
                  targets: tuple[torch.Tensor, torch.Tensor], history: torch.Tensor | None) -> None:
-        seen = {name: add_source(name, q, torch.log_softmax(q / temperature, dim=-1), positives, targets, history,
-                                 need_top=bool(pairs))
+        view, temperature, pairs = self.view, self.temperature, self.pairs
+        seen = {name: self.add_source(name, q, torch.log_softmax(q / temperature, dim=-1), positives, targets,
+                                      history, need_top=bool(pairs))
                 for name, q in logits.items()}
         if len(view.ensemble) == 1:  # e_u is that teacher's logits (CSRec-T's g1): same figures
             for figure, values in seen[view.ensemble[0]]["figures"].items():
-                add(f"ensemble_{figure}", values)
+                self.add(f"ensemble_{figure}", values)
         elif view.ensemble:
             ensemble = combine_teacher_logits(torch.stack([logits[n] for n in view.ensemble]),
                                               temperature, view.mode)
-            add_source("ensemble", ensemble, ensemble, positives, targets, history)
+            self.add_source("ensemble", ensemble, ensemble, positives, targets, history)
         else:
-            add_source("ensemble", None, None, positives, targets, history, fixed)
-        add_source("pop", None, None, positives, targets, history, pop)
+            self.add_source("ensemble", None, None, positives, targets, history, self.fixed)
+        self.add_source("pop", None, None, positives, targets, history, self.pop)
         for a, b in pairs:  # KL(p_a || p_b) = -H(p_a) - sum p_a log p_b
             kl = -seen[a]["entropy"] - row_dot(seen[a]["p"], seen[b]["log_p"])
-            add("teachers_kl", kl / len(pairs))
+            self.add("teachers_kl", kl / len(pairs))
             if a < b:  # overlap is symmetric: each unordered pair once
                 shared = (seen[a]["top"].unsqueeze(2) == seen[b]["top"].unsqueeze(1)).sum(dim=(1, 2)).double()
-                add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
-
-    stored = stored or {}
-    rows = 0
-    for index, (interaction, history_index, positive_u, positive_i) in enumerate(batches):
-        interaction = interaction.to(device)
-        n_rows = len(interaction)
-        if input_field is not None:
-            history_index = input_item_index(interaction[input_field], positive_u, positive_i)
-        # At most one forward pass per teacher (the evaluator's own), none for a teacher whose
-        # validation scores were kept; every figure reuses these logits.
-        logits = {name: stored[name][index].to(device)
-                  if name in stored and stored[name][index].size(0) == n_rows else
-                  model.full_sort_predict(interaction).float()[:, 1:]
-                  for name, model in view.teachers.items()}
-        # Row chunks bound the memory of the derived [rows, |I|] tensors, whatever eval_batch_size.
-        step = max(1, CHUNK_ELEMENTS // n_items)
-        for lo in range(0, n_rows, step):
-            hi = min(lo + step, n_rows)
-            history = None if history_index is None else _row_mask(*history_index, lo, hi, n_items, device)[0]
-            add_rows({name: q[lo:hi] for name, q in logits.items()},
-                     *_row_mask(positive_u, positive_i, lo, hi, n_items, device), history)
-        rows += n_rows
-    figures = {key: float(value) / rows for key, value in sums.items()} if rows else {}
-    if view.noise is not None:
-        figures["noise_diag_mass"] = noise_diagonal_mass(view.noise)
-    figures["rows"] = float(rows)
-    return figures
+                self.add("teachers_top10_overlap", shared / TOPK / (len(pairs) // 2))
 
 
 def _per_row(values: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:

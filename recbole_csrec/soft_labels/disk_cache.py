@@ -25,7 +25,6 @@ import mmap
 import os
 import shutil
 from logging import getLogger
-from typing import Any
 
 import numpy as np
 import torch
@@ -61,17 +60,36 @@ class MappedArray:
             raise CSRecError(f"soft-label cache file '{file}' has {size} bytes, not the {expected} "
                              f"of a {list(shape)} {np.dtype(dtype).name} table (truncated or edited): "
                              f"delete {os.path.dirname(file)} and rerun to rebuild it")
+        self._fd = os.open(file, os.O_RDONLY)  # row reads (take); closed with the object
         with open(file, "rb") as handle:
             self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         self.array = np.frombuffer(self._mmap, dtype=dtype).reshape(shape)
         self._read = 0
 
     def take(self, rows: np.ndarray, axis: int = 0) -> np.ndarray:
+        if axis == 0 and self.array.ndim == 2:
+            return self._read_rows(rows)
         out = np.take(self.array, rows, axis=axis)
         self._read += out.nbytes
         if self._read >= RELEASE_BYTES:
             self.release()
         return out
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows by pread into one buffer, not through the mapping: gathering random rows from the
+        map maps whole page-cache folios into this process (measured: 82 MB of rows put 1.9 GB in
+        its RSS), a read copies only the bytes asked for."""
+        row_bytes = self.array.shape[1] * self.array.itemsize
+        out = np.empty((len(rows), self.array.shape[1]), dtype=self.array.dtype)
+        view = memoryview(out).cast("B")
+        for position, row in enumerate(np.asarray(rows, dtype=np.int64).tolist()):
+            os.preadv(self._fd, [view[position * row_bytes:(position + 1) * row_bytes]], row * row_bytes)
+        return out
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
     def release(self) -> None:
         """Drop this process's mapped pages (the page cache keeps them for the next read)."""

@@ -1,16 +1,15 @@
-"""Teacher modules, one file per kind. A new kind is one file plus one line here."""
+"""Teacher kinds, one module per kind (its builder and its plan), each registered by one line here.
+A user's own kind is one module and one `register_teacher_kind(...)` call (teachers/registry.py)."""
 from __future__ import annotations
 
-from typing import Callable
-
-from recbole_csrec.soft_labels import SoftLabelSource
 from recbole_csrec.teachers.context import TeacherContext
-from recbole_csrec.teachers.data_level import build_data_level_teachers
-from recbole_csrec.teachers.model_level import build_model_level_teachers
+from recbole_csrec.teachers.data_level import build_data_level_teachers, plan_data_level
+from recbole_csrec.teachers.model_level import build_model_level_teachers, plan_model_level
 from recbole_csrec.teachers.popularity import build_popularity_teacher
-from recbole_csrec.teachers.training_level import build_training_level_teacher
+from recbole_csrec.teachers.registry import TEACHERS, Builder, register_teacher_kind
+from recbole_csrec.teachers.training_level import build_training_level_teacher, plan_training_level
 
-TeacherBuilder = Callable[[TeacherContext], "SoftLabelSource | None"]
+TeacherBuilder = Builder  # the name of earlier releases
 
 
 def _no_teacher(ctx: TeacherContext) -> None:
@@ -18,12 +17,10 @@ def _no_teacher(ctx: TeacherContext) -> None:
     return None
 
 
-TEACHERS: dict[str, TeacherBuilder] = {
-    "none": _no_teacher,                  # Base
-    "pop": build_popularity_teacher,      # SoftRec
-    "model": build_model_level_teachers,  # CSRec-M
-    "data": build_data_level_teachers,    # CSRec-D
-    "training": build_training_level_teacher,  # CSRec-T
-}
+register_teacher_kind("none", _no_teacher)                                    # Base
+register_teacher_kind("pop", build_popularity_teacher)                        # SoftRec: counts, nothing trained
+register_teacher_kind("model", build_model_level_teachers, plan_model_level)  # CSRec-M
+register_teacher_kind("data", build_data_level_teachers, plan_data_level)     # CSRec-D
+register_teacher_kind("training", build_training_level_teacher, plan_training_level)  # CSRec-T
 
-__all__ = ["TEACHERS", "TeacherContext", "TeacherBuilder"]
+__all__ = ["TEACHERS", "TeacherContext", "TeacherBuilder", "register_teacher_kind"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from logging import getLogger
-from time import time
 from typing import Any, Callable
 
 from recbole.config import Config
@@ -13,10 +12,11 @@ from recbole.utils import init_seed, set_color
 
 from recbole_csrec.data import reseed_loader
 from recbole_csrec.names import method_name
-from recbole_csrec.teachers.store import (PLAIN_OBJECTIVE, TeacherStore, default_store_path, teacher_key,
-                                         teacher_key_fields)
+from recbole_csrec.teachers.plan import planned_teacher_phases
+from recbole_csrec.teachers.store import PLAIN_OBJECTIVE, TeacherStore, default_store_path, teacher_key_fields
+from recbole_csrec.teachers.train_or_load import train_or_load
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
-from recbole_csrec.utils import get_model
+from recbole_csrec.lookups import get_model
 
 
 @dataclass
@@ -71,11 +71,7 @@ class TeacherContext:
         (0 when they are off): the soft-label memory budget shared by the run's teachers."""
         if not self.config["diagnostics"]:
             return 0.0
-        # Late import: plan.py imports the teacher builders, which import this module.
-        from recbole_csrec.teachers.plan import PLANS, planned_teacher_phases
-
-        known = str(self.config["teacher"]) in PLANS  # a user's own teacher kind has no plan
-        phases = len(planned_teacher_phases(self.config)) if known else int(self.config["num_teachers"])
+        phases = len(planned_teacher_phases(self.config))
         return float(self.config["soft_label_cache_mb"]) / max(1, phases)
 
     def train_phase(self, name: str, model, train_data: TrainDataLoader, seed: int,
@@ -132,42 +128,23 @@ class TeacherContext:
         """train_phase's work; returns None when `wait` is False and another holder trains it."""
         store = self.store
         phase_config = self.teacher_config if phase_config is None else phase_config
+        build = make_model if model is None else (lambda: model)
         if store is None:
-            model = make_model() if model is None else model
-            return self._train(name, model, train_data, seed, trainer_class, phase_config, **trainer_kwargs)
+            return self._train(name, build(), train_data, seed, trainer_class, phase_config, **trainer_kwargs)
         fields = teacher_key_fields(phase_config, seed=seed, extra=store_fields, objective=objective)
-        key = teacher_key(fields)
-        with store.lock(key, blocking=wait) as held:
-            if not held:
-                return None
-            model = make_model() if model is None else model
-            entry = store.get(key)
-            if entry is None:
-                model, trainer = self._train(name, model, train_data, seed, trainer_class,
-                                             phase_config, **trainer_kwargs)
-                result = self.phases[-1]
-                result.meta.update(reused=False, store_key=key)
-                store.publish(key, fields, model, result.as_dict(), phase_config,
-                              phase=f"{method_name(self.config['teacher'])} {name}")
-                return model, trainer
-        start = time()
-        entry.load_into(model)
-        stored = entry.manifest["result"]
-        getLogger().info(set_color(f"CSRec phase [{name}]", "yellow")
-                         + f": reusing {phase_config['model']} (seed {seed}, trained as "
-                         f"{entry.manifest.get('trained_as') or 'a teacher'}) from store {entry.folder}")
-        result = PhaseResult(
-            name=name, model=stored["model"], best_valid_score=float(stored["best_valid_score"]),
-            best_valid_result=dict(stored["best_valid_result"]), best_epoch=int(stored["best_epoch"]),
-            epochs=int(stored["epochs"]), seconds=float(stored["seconds"]), weights=entry.weights,
-            test_result=dict(stored["test_result"]),
-            meta={"seed": seed, "reused": True, "store_key": key,
-                  "trained_as": entry.manifest.get("trained_as", ""),
-                  "load_seconds": round(time() - start, 3)})
-        model.eval()
-        model.requires_grad_(False)
-        self.phases.append(result)
-        return model, None
+
+        def train(fresh):
+            _, trainer = self._train(name, fresh, train_data, seed, trainer_class, phase_config, **trainer_kwargs)
+            return trainer, self.phases[-1]
+
+        phase = train_or_load(store, fields, build, train, phase_config, name, seed,
+                              label=f"{method_name(self.config['teacher'])} {name}", wait=wait)
+        if phase is None:
+            return None
+        if phase.reused:
+            phase.model.requires_grad_(False)
+            self.phases.append(phase.result)
+        return phase.model, phase.trainer
 
     def _train(self, name: str, model, train_data: TrainDataLoader, seed: int,
                trainer_class: type[CSRecTrainer], phase_config: Config, **trainer_kwargs):

@@ -7,6 +7,7 @@ from recbole_csrec.data import subsample_sequences
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import PhaseSpec, TeacherContext
 from recbole_csrec.teachers.parallel import train_teachers
+from recbole_csrec.teachers.plan import PlannedPhase, ensemble_plan
 
 
 def build_data_level_teachers(ctx: TeacherContext) -> TeacherEnsemble:
@@ -18,3 +19,7 @@ def build_data_level_teachers(ctx: TeacherContext) -> TeacherEnsemble:
                                subsample_sequences(ctx.train_data, ratio, seed),
                                store_fields={"sample_ratio": ratio}))
     return TeacherEnsemble(train_teachers(ctx, specs), ctx.config["ensemble"])
+
+
+def plan_data_level(config) -> list[PlannedPhase]:
+    return ensemble_plan(config, subsample=True)

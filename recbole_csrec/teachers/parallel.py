@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from recbole_csrec.ray_session import start_ray
+
 from recbole_csrec.teachers.context import PhaseSpec, TeacherContext
 from recbole_csrec.trainer import PhaseResult
 
@@ -71,12 +73,7 @@ def _train_one(ctx: TeacherContext, spec: PhaseSpec, threads: int) -> tuple[dict
 def _train_with_ray(ctx: TeacherContext, specs: list[PhaseSpec], workers: int) -> list[Any]:
     import ray  # lazy: ray is slow to import and only needed here
 
-    if not ray.is_initialized():
-        # Workers must import this very copy of recbole_csrec (not another installed one).
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, ignore_reinit_error=True,
-                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    start_ray(num_cpus=os.cpu_count())
     on_gpu = torch.device(ctx.config["device"]).type == "cuda"
     task = ray.remote(num_cpus=1 if on_gpu else _cpus_per_teacher(len(specs)),
                       num_gpus=1 if on_gpu else 0)(_train_one)

@@ -6,11 +6,17 @@ teacher-store key fields, so the plan can say which phases the store already hol
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from recbole.config import Config
 
-from recbole_csrec.teachers.training_level import MAIN_TEACHER_KEYS
+from recbole_csrec.teachers.registry import PLANS
+
+from recbole_csrec.keys import phase_keys
+
+# Config keys that shape CSRec-T's main teacher (its teacher-store key fields), from the keys
+# table; the builder (training_level.py) and the plan both read them from here.
+MAIN_TEACHER_KEYS = phase_keys("main-teacher")
 
 
 @dataclass
@@ -23,7 +29,8 @@ class PlannedPhase:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _ensemble(config: Config, subsample: bool) -> list[PlannedPhase]:
+def ensemble_plan(config: Config, subsample: bool) -> list[PlannedPhase]:
+    """m teachers (CSRec-M on all data, CSRec-D on p-subsamples), seeds seed+1..seed+m."""
     ratio = float(config["sample_ratio"])
     phases = []
     for k in range(1, int(config["num_teachers"]) + 1):
@@ -33,25 +40,6 @@ def _ensemble(config: Config, subsample: bool) -> list[PlannedPhase]:
     return phases
 
 
-def _training_level(config: Config) -> list[PlannedPhase]:
-    ratio = float(config["sample_ratio"])
-    main_fields = {key: config[key] for key in MAIN_TEACHER_KEYS}
-    main_fields["sample_ratio"] = ratio
-    seed = int(config["seed"])
-    return [PlannedPhase("side-teacher", seed + 2, {"sample_ratio": ratio},
-                         f"g2 on a {ratio:g}-subsample"),
-            PlannedPhase("main-teacher", seed + 1, main_fields,
-                         f"g1 with the noise model (alpha {config['alpha']})", objective="main-teacher")]
-
-
-PLANS: dict[str, Callable[[Config], list[PlannedPhase]]] = {
-    "none": lambda config: [],
-    "pop": lambda config: [],  # item counts of the training data: nothing to train
-    "model": lambda config: _ensemble(config, subsample=False),
-    "data": lambda config: _ensemble(config, subsample=True),
-    "training": _training_level,
-}
-
-
 def planned_teacher_phases(config: Config) -> list[PlannedPhase]:
+    """The phases the run's teacher kind will train (its plan in the registry)."""
     return PLANS[str(config["teacher"])](config)

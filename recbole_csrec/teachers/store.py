@@ -29,42 +29,38 @@ import json
 import os
 import shutil
 import threading
+from logging import getLogger
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from recbole.config import Config
 from torch import nn
 
+from recbole_csrec.version import __version__ as PACKAGE_VERSION
 from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
+from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
 
 KEY_VERSION = 2  # 2: keyed by model (objective) instead of teacher kind and role
 WEIGHTS = "weights.pth"
 MANIFEST = "manifest.json"
 
-# Keys of the teacher's config that cannot change its weights or its stored results:
-# where files go, logging, hardware placement, and every CSRec key (the teacher-relevant
-# ones are passed explicitly by the builders, so that e.g. beta/T never split the store).
-# `data_path` is replaced by the content hash of the dataset files.
-NON_DETERMINING_KEYS = frozenset({
+# Keys of the teacher's config that cannot change its weights or its stored results: where files
+# go, logging, hardware placement; and every CSRec key the table (recbole_csrec/keys.py) leaves out
+# of the hash (the `builder` ones are entered explicitly by the phases that need them, so that
+# e.g. beta/T never split the store). `data_path` is replaced by the content hash of the dataset.
+RECBOLE_NON_DETERMINING_KEYS = frozenset({
     "data_path", "checkpoint_dir", "dataset_save_path", "dataloaders_save_path", "save_dataset",
     "save_dataloaders", "show_progress", "state", "log_wandb", "wandb_project", "device", "gpu_id",
     "use_gpu", "local_rank", "nproc", "world_size", "offset", "ip", "port", "single_spec", "worker",
     "eval_batch_size", "config_files", "params_file", "tensorboard",
-    # CSRec keys: student-only, or entered explicitly by the builder that needs them.
-    "teacher", "teacher_model", "num_teachers", "sample_ratio", "ensemble", "alpha", "beta",
-    "temperature", "kl_direction", "noise_rank", "expectation_term", "teacher_store",
-    "reuse_teachers", "soft_label_cache_mb", "soft_label_topk", "parallel_teachers",
-    "noise_normalizer", "noise_exact_max_items", "noise_sample_size",
-    "detect_anomaly",  # debugging only: the same weights either way
-    "fused_output",  # the same loss and gradients (to float rounding), computed in blocks
-    "preset",  # a name for other keys' values, which enter the key themselves
-    "diagnostics",  # reads the frozen teachers only
 })
+NON_DETERMINING_KEYS = RECBOLE_NON_DETERMINING_KEYS | unhashed_keys()
 
 # Keys that determine a model only when set: at these values they are left out of the key, so that
 # teachers stored before the key existed (trained the same way) keep their keys.
-KEYED_ONLY_WHEN_SET = {"all_positions": False, "bf16": False}
+KEYED_ONLY_WHEN_SET = keyed_only_when_set()
 
 _fingerprints: dict[tuple, str] = {}
 _fingerprint_lock = threading.Lock()
@@ -161,13 +157,34 @@ class TeacherStore:
         return os.path.join(self.root, key)
 
     def get(self, key: str) -> StoredTeacher | None:
-        """The complete entry for `key`, or None. Only renamed (finished) folders exist."""
+        """The complete, intact entry for `key`, or None. Only renamed (finished) folders exist;
+        one that is truncated, edited or holds another key's entry is moved aside (one log line
+        naming it) and None is returned, so that the phase is trained again."""
         folder = self.folder(key)
         manifest_path = os.path.join(folder, MANIFEST)
         if not (os.path.isfile(manifest_path) and os.path.isfile(os.path.join(folder, WEIGHTS))):
             return None
-        with open(manifest_path) as handle:
-            return StoredTeacher(key, folder, json.load(handle))
+        try:
+            with open(manifest_path) as handle:
+                manifest = json.load(handle)
+            problem = _entry_problem(key, folder, manifest)
+        except (OSError, ValueError) as error:
+            manifest, problem = {}, f"its manifest cannot be read ({error})"
+        if problem is None:
+            written_by = manifest.get("package_version")
+            if written_by and written_by != PACKAGE_VERSION:
+                getLogger().info(f"teacher store entry {folder} was written by recbole_csrec {written_by} "
+                                 f"(this is {PACKAGE_VERSION}); same key format {KEY_VERSION}: used")
+            return StoredTeacher(key, folder, manifest)
+        aside = os.path.join(self.root, ".rejected", f"{key}-{int(time.time())}-{os.getpid()}")
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        try:
+            os.replace(folder, aside)
+        except OSError:  # another process moved it first
+            pass
+        getLogger().warning(f"teacher store entry {folder} is not used: {problem}; moved to {aside}, "
+                            "the phase is trained again")
+        return None
 
     @contextlib.contextmanager
     def lock(self, key: str, blocking: bool = True) -> Iterator[bool]:
@@ -203,7 +220,9 @@ class TeacherStore:
                 if config is not None:
                     meta["config"] = config_meta(config)
                 save_weights(model, os.path.join(tmp, WEIGHTS), meta)
-                manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result}
+                manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result,
+                            "weights_sha256": _file_sha256(os.path.join(tmp, WEIGHTS)),
+                            "package_version": PACKAGE_VERSION}
                 with open(os.path.join(tmp, MANIFEST), "w") as handle:
                     json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
         except OSError:
@@ -216,6 +235,27 @@ class TeacherStore:
         trained on them (e.g. search trials differing only in beta/T) builds it once."""
         key = teacher_key({"teachers": list(teacher_keys), **fields})
         return os.path.join(self.root, "soft_labels", f"{key}.pt")
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_problem(key: str, folder: str, manifest: Any) -> str | None:
+    """Why an entry must not be loaded (None when it is intact): another key's entry, fields that
+    do not hash to its key, or weights that are not the ones it was published with."""
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        return "it holds another entry (its manifest names another key)"
+    if not isinstance(manifest.get("fields"), dict) or teacher_key(manifest["fields"]) != key:
+        return "its key fields do not hash to its key (edited or copied from elsewhere)"
+    expected = manifest.get("weights_sha256")
+    if expected is not None and _file_sha256(os.path.join(folder, WEIGHTS)) != expected:
+        return "its weights file is truncated or edited (sha256 differs from the one it was published with)"
+    return None
 
 
 def default_store_path(config: Config) -> str:

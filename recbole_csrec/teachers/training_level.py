@@ -10,10 +10,7 @@ from recbole_csrec.data import subsample_sequences
 from recbole_csrec.model.main_teacher import MainTeacher
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.teachers.context import TeacherContext
-
-# Config keys that shape the main teacher's weights (teacher-store key fields).
-MAIN_TEACHER_KEYS = ("alpha", "expectation_term", "noise_rank", "noise_normalizer",
-                     "noise_exact_max_items", "noise_sample_size")
+from recbole_csrec.teachers.plan import MAIN_TEACHER_KEYS, PlannedPhase
 
 
 class TrainingLevelLabels(TeacherEnsemble):
@@ -51,3 +48,15 @@ def build_training_level_teacher(ctx: TeacherContext) -> TrainingLevelLabels:
         meta.update(noise_rank=main.noise.rank, noise_normalizer=main.noise.normalizer)
     ctx.phases[-1].meta.update(meta)
     return TrainingLevelLabels(main, config["ensemble"])
+
+
+def plan_training_level(config) -> list[PlannedPhase]:
+    """The side and main teachers, with the seeds and key fields the builder uses."""
+    ratio = float(config["sample_ratio"])
+    main_fields = {key: config[key] for key in MAIN_TEACHER_KEYS}
+    main_fields["sample_ratio"] = ratio
+    seed = int(config["seed"])
+    return [PlannedPhase("side-teacher", seed + 2, {"sample_ratio": ratio},
+                         f"g2 on a {ratio:g}-subsample"),
+            PlannedPhase("main-teacher", seed + 1, main_fields,
+                         f"g1 with the noise model (alpha {config['alpha']})", objective="main-teacher")]

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from recbole_csrec.ray_session import start_ray
 from recbole_csrec.atomic import atomic_file, write_atomic
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
@@ -49,25 +50,6 @@ def _make_scheduler(name: str, max_t: int):
     from ray.tune.schedulers import ASHAScheduler
 
     return ASHAScheduler(time_attr="training_iteration", max_t=max(1, max_t), grace_period=1)
-
-
-def _init_ray(address: str | None, num_cpus: int | None, output: str) -> bool:
-    """Connect to Ray; True when this call started it (and so must shut it down)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    if address:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        return True
-    # Local workers must import this very package (a checkout may shadow an installed one).
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [package_parent] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    # address="local": a Ray of its own, even while another search's Ray runs on this machine
-    # (without it, Ray joins that one and refuses num_cpus).
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    return True
 
 
 SEARCH_FILE = "search.json"
@@ -189,7 +171,7 @@ def evaluate_student(model: str, dataset: str, teacher: str | None,
 
     from recbole_csrec.checkpoint import load_into
     from recbole_csrec.trainer import CSRecTrainer
-    from recbole_csrec.utils import get_model
+    from recbole_csrec.lookups import get_model
 
     config, _ = _build(model, dataset, teacher, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
@@ -218,18 +200,12 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     resolved configuration, the trials and the teachers they share) without writing anything.
     `check_keys=True` (the command line) makes a key of `fixed` that no configuration layer
     knows an error. `resume=True` continues the interrupted search in `<output>/ray` (finished
-    trials are kept; unfinished and failed ones start again) if it is the same search, else
-    starts one. An interrupted search (Ctrl+C) writes its trials and raises CSRecError; it
-    writes no best_config.yaml.
+    trials kept; unfinished and failed ones start again) if it is the same search, else starts
+    one. Ctrl+C writes the trials so far and raises CSRecError (no best_config.yaml).
     """
     logger = getLogger()
     fixed = dict(fixed or {})
-    if scheduler not in SCHEDULERS:
-        raise CSRecError(f"scheduler '{scheduler}' is not accepted: use {' or '.join(SCHEDULERS)}")
-    for name, value, low in (("num_samples", num_samples, 1), ("cpus_per_trial", cpus_per_trial, 0),
-                             ("gpus_per_trial", gpus_per_trial, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-            raise CSRecError(f"{name}={value!r} must be a number >= {low}")
+    _check_search_arguments(scheduler, num_samples, cpus_per_trial, gpus_per_trial)
     space = load_search_space(params_file)
     logger.info(f"search space from {space.source}")  # the file actually read (a local one, or the shipped copy)
     config, teacher_config = _build(model, dataset, teacher, config_file_list, fixed, "command line")
@@ -245,51 +221,73 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     dropped = check_space(space, config.known_keys() | set(config.final_config_dict), teacher, check_value)
     for key in dropped:
         logger.warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
-    store_root = config["teacher_store"] or os.path.join(os.path.abspath(output or os.path.join(
-        "results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}")), "teacher_store")
+    default_output = os.path.join("results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}")
+    output = os.path.abspath(output or default_output)
     if dry_run:
-        from recbole_csrec.tune.dry_run import search_plan
-
-        def trial_configs(params: dict[str, Any]):
-            return _build(model, dataset, teacher, config_file_list, {**fixed, **params})
-
-        return {"plan": search_plan(config, teacher_config, space, num_samples, scheduler, store_root,
-                                    trial_configs, dropped)}
+        return {"plan": _dry_run_plan(config, teacher_config, space, fixed, config_file_list, num_samples,
+                                      scheduler, output, dropped)}
 
     from recbole_csrec.data import ensure_dataset_files
 
     ensure_dataset_files(config)  # build a built-in dataset once, before trials race for it
-    output = os.path.abspath(output or os.path.join(
-        "results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}"))
     os.makedirs(output, exist_ok=True)
     config_file_list = [os.path.abspath(p) for p in config_file_list] if config_file_list else None
     settings = _fixed_settings(config, fixed, output)
     if "use_gpu" not in settings:
         settings["use_gpu"] = gpus_per_trial > 0
-    bigger = bool(config["valid_metric_bigger"])
-    valid_metric = str(config["valid_metric"])
     identity = _search_identity(config["model"], config["dataset"], teacher, config_file_list,
                                 space, settings, int(num_samples), scheduler)
-    name = f"csrec-{config['model']}-{config['dataset']}-{teacher}"
-    experiment = os.path.join(output, "ray", name)
-
     started = time()
+    rows = _fit(config, teacher, config_file_list, settings, space, identity, output,
+                {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
+                 "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "num_cpus": num_cpus,
+                 "max_concurrent_trials": max_concurrent_trials, "resume": resume})
+    return _report(rows, config, teacher, config_file_list, settings, space, fixed, output, time() - started)
+
+
+def _dry_run_plan(config, teacher_config, space: SearchSpace, fixed: dict[str, Any], config_file_list,
+                  num_samples: int, scheduler: str, output: str, dropped: list[str]) -> str:
+    from recbole_csrec.tune.dry_run import search_plan
+
+    def trial_configs(params: dict[str, Any]):
+        return _build(config["model"], config["dataset"], config["teacher"], config_file_list, {**fixed, **params})
+
+    store_root = config["teacher_store"] or os.path.join(output, "teacher_store")
+    return search_plan(config, teacher_config, space, num_samples, scheduler, store_root, trial_configs, dropped)
+
+
+def _check_search_arguments(scheduler: str, num_samples, cpus_per_trial, gpus_per_trial) -> None:
+    if scheduler not in SCHEDULERS:
+        raise CSRecError(f"scheduler '{scheduler}' is not accepted: use {' or '.join(SCHEDULERS)}")
+    for name, value, low in (("num_samples", num_samples, 1), ("cpus_per_trial", cpus_per_trial, 0),
+                             ("gpus_per_trial", gpus_per_trial, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise CSRecError(f"{name}={value!r} must be a number >= {low}")
+
+
+def _fit(config, teacher: str, config_file_list, settings: dict[str, Any], space: SearchSpace,
+         identity: dict[str, Any], output: str, ray_args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Ray Tune over the space (or the resumed search): one row per trial, best first."""
     from ray import air, tune
 
     from recbole_csrec.tune.objective import csrec_trial
 
-    restoring = resume and tune.Tuner.can_restore(experiment)
+    logger = getLogger()
+    bigger = bool(config["valid_metric_bigger"])
+    name = f"csrec-{config['model']}-{config['dataset']}-{teacher}"
+    experiment = os.path.join(output, "ray", name)
+    restoring = ray_args["resume"] and tune.Tuner.can_restore(experiment)
     if restoring:
         _check_same_search(output, identity)
         logger.info(f"resuming the search in {experiment}: finished trials are kept")
-    elif resume:
+    elif ray_args["resume"]:
         logger.info(f"nothing to resume in {experiment}: starting the search")
-    we_started = _init_ray(address, num_cpus, output)
+    we_started = start_ray(ray_args["address"], ray_args["num_cpus"])
     try:
         trainable = tune.with_resources(
             tune.with_parameters(csrec_trial, model=config["model"], dataset=config["dataset"],
                                  teacher=teacher, config_file_list=config_file_list, fixed=settings),
-            {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+            {"cpu": ray_args["cpus_per_trial"], "gpu": ray_args["gpus_per_trial"]})
         if restoring:
             tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
                                        restart_errored=True)
@@ -298,21 +296,24 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
             tuner = tune.Tuner(
                 trainable, param_space=space.to_ray(),
                 tune_config=tune.TuneConfig(
-                    metric="valid_score", mode="max" if bigger else "min", num_samples=int(num_samples),
-                    scheduler=_make_scheduler(scheduler, int(config["epochs"])),
-                    max_concurrent_trials=max_concurrent_trials),
+                    metric="valid_score", mode="max" if bigger else "min", num_samples=ray_args["num_samples"],
+                    scheduler=_make_scheduler(ray_args["scheduler"], int(config["epochs"])),
+                    max_concurrent_trials=ray_args["max_concurrent_trials"]),
                 run_config=air.RunConfig(
                     name=name, storage_path=os.path.join(output, "ray"), verbose=1,
                     failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
-        results = tuner.fit()
-        rows = _trial_rows(results, space, bigger)
+        return _trial_rows(tuner.fit(), space, bigger)
     finally:
         if we_started:
             import ray
 
             ray.shutdown()
-    seconds = time() - started
 
+
+def _report(rows: list[dict[str, Any]], config, teacher: str, config_file_list, settings: dict[str, Any],
+            space: SearchSpace, fixed: dict[str, Any], output: str, seconds: float) -> dict[str, Any]:
+    """The trial tables, the best trial's test result, best_config.yaml and the summary line."""
+    valid_metric = str(config["valid_metric"])
     csv_path, md_path = _write_tables(rows, output, valid_metric)
     unfinished = sum(row["status"] == "unfinished" for row in rows)
     if unfinished:
@@ -326,7 +327,6 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     best_params = {key: best[key] for key in space.keys}
     test_result = evaluate_student(config["model"], config["dataset"], teacher, config_file_list,
                                    {**settings, **best_params}, best["weights"])
-
     best_yaml = os.path.join(output, "best_config.yaml")
     best_config = {"teacher": teacher, **fixed, **best_params, "teacher_store": settings["teacher_store"]}
     write_atomic(best_yaml, f"# best of {len(rows)} trials on valid {valid_metric} "
@@ -334,7 +334,6 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
                             f"# python run_recbole_csrec.py --model={config['model']} "
                             f"--dataset={config['dataset']} --config_files={best_yaml}\n"
                             + yaml.safe_dump(best_config, sort_keys=False))
-
     shown = " ".join(f"{k}={v}" for k, v in best_params.items())
     test_shown = " ".join(f"{k}={v:.4f}" for k, v in test_result.items() if k.endswith("@10"))
     summary = (f"best of {len(rows)} trials ({failed} failed, {seconds:.0f}s): {shown} | "

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import yaml
 
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.keys import KEYS
+from recbole_csrec.names import METHOD_NAMES
 from recbole_csrec.paths import shipped_properties_file
 
 
@@ -27,11 +29,11 @@ SAMPLED_TYPES: dict[str, tuple[str, ...]] = {
     "choice": ("values",),
 }
 
-# Keys that act only on the CSRec-T main teacher: the kinds listed here ignore them, so a
-# search over them would train identical trials. Such keys are dropped for these kinds.
+# Keys that some teacher kinds never read (the keys table's `kinds` column): a search over them
+# would train identical trials for those kinds, so they are dropped there.
 IGNORED_BY_TEACHER: dict[str, frozenset[str]] = {
-    key: frozenset({"none", "pop", "model", "data"})
-    for key in ("alpha", "noise_rank", "expectation_term")
+    key.name: frozenset(kind for kind in METHOD_NAMES if key.kinds is not None and kind not in key.kinds)
+    for key in KEYS
 }
 
 # Fixed by the command line for the whole search (one model/dataset per search).

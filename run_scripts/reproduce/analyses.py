@@ -42,7 +42,12 @@ SWEEPS = {  # name -> (config key, default values, default swept teachers, x lab
 
 
 def pyplot():
-    import matplotlib
+    """matplotlib's pyplot (headless); only reports draw, so it is an extra: recbole-csrec[plots]."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise CSRecError("plots need matplotlib, an optional extra: pip install 'recbole-csrec[plots]' "
+                         "(or pip install matplotlib)") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import ordered
-from recbole_csrec.benchmark.analyses import pyplot, save_png
+from .analyses import pyplot, save_png
 from recbole_csrec.names import METHOD_ORDER
 
 # x axes: results column -> label

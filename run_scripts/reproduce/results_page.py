@@ -21,15 +21,14 @@ import pandas as pd
 from recbole_csrec.atomic import write_atomic
 from recbole_csrec.benchmark.aggregate import (legend, load_results, metric_label, ordered,
                                                summarize, table2)
-from recbole_csrec.benchmark.converged_sections import bridge_section, phases_section, search_section
-from recbole_csrec.benchmark.label_gain import gain_frame, gain_means, gain_sentence, plot_gain
+from .converged_sections import bridge_section, phases_section, search_section
+from .label_gain import gain_frame, gain_means, gain_sentence, plot_gain
 from recbole_csrec.benchmark.results import machine_description, read_results, write_frame
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER
 from recbole_csrec.overrides import OneLineParser
 
-PAPER_TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
-                           "paper_table2_lastfm.csv")
+PAPER_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "paper_table2_lastfm.csv")
 ANALYSIS_ORDER = ["popularity", "length", "sparsity", "num_teachers", "sample_ratio", "expectation"]
 # Computed from a results CSV's per-user files: one folder covers every model of that CSV.
 RESULT_ANALYSES = ("popularity", "length")
@@ -236,7 +235,7 @@ def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (
                                                           for t in ("seeds", "users")),
         "## The paper's Table 2, Last.FM rows (reference, copied from the paper)\n\n"
         "Values in %, single numbers as printed (no std); `**`/`*`: the paper's significance over SoftRec. "
-        "Source: `recbole_csrec/resources/paper_table2_lastfm.csv`. "
+        "Source: `run_scripts/reproduce/paper_table2_lastfm.csv`. "
         + "".join(f"{ours} rows repeat the paper's {theirs} rows. " for ours, theirs in PAPER_MODEL_OF.items()
                   if ours in set(paper_summary["model"]))
         + "\n\n"
