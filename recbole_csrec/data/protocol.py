@@ -20,7 +20,6 @@ ratings or timestamps. Every assumption made is recorded in the manifest and pri
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from recbole_csrec.checksums import file_sha256
 from recbole_csrec.atomic import atomic_dir, write_atomic
 from recbole_csrec.data.ids import encode_ids, id_map_file, id_map_text
 from recbole_csrec.data.readers import Columns, clean_interactions, read_interactions
@@ -164,14 +164,6 @@ def dataset_yaml(name: str, window: int, has_rating: bool) -> dict[str, Any]:
     return config
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(folder: str, name: str, params: dict[str, Any], stats: Stats) -> None:
     """Record every file's size and sha256; written last, so its presence means 'complete'."""
     manifest = {"format": MANIFEST_FORMAT, "name": name, "params": params, "stats": asdict(stats),
@@ -195,7 +187,7 @@ def _file_records(folder: str) -> dict[str, dict[str, Any]]:
     for fname in sorted(os.listdir(folder)):
         path = os.path.join(folder, fname)
         if fname != MANIFEST and os.path.isfile(path):
-            records[fname] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            records[fname] = {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
     return records
 
 
@@ -208,7 +200,7 @@ def read_manifest(folder: str) -> dict[str, Any] | None:
             return None
         for fname, meta in manifest["files"].items():
             path = os.path.join(folder, fname)
-            if os.path.getsize(path) != meta["bytes"] or _sha256(path) != meta["sha256"]:
+            if os.path.getsize(path) != meta["bytes"] or file_sha256(path) != meta["sha256"]:
                 return None
         return manifest
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

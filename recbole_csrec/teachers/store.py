@@ -38,6 +38,7 @@ from recbole.config import Config
 from torch import nn
 
 from recbole_csrec.version import __version__ as PACKAGE_VERSION
+from recbole_csrec.checksums import file_sha256
 from recbole_csrec.atomic import atomic_dir
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
 from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
@@ -221,7 +222,7 @@ class TeacherStore:
                     meta["config"] = config_meta(config)
                 save_weights(model, os.path.join(tmp, WEIGHTS), meta)
                 manifest = {"key": key, "fields": fields, "trained_as": phase, "result": result,
-                            "weights_sha256": _file_sha256(os.path.join(tmp, WEIGHTS)),
+                            "weights_sha256": file_sha256(os.path.join(tmp, WEIGHTS)),
                             "package_version": PACKAGE_VERSION}
                 with open(os.path.join(tmp, MANIFEST), "w") as handle:
                     json.dump(manifest, handle, indent=1, sort_keys=True, default=str)
@@ -237,14 +238,6 @@ class TeacherStore:
         return os.path.join(self.root, "soft_labels", f"{key}.pt")
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _entry_problem(key: str, folder: str, manifest: Any) -> str | None:
     """Why an entry must not be loaded (None when it is intact): another key's entry, fields that
     do not hash to its key, or weights that are not the ones it was published with."""
@@ -253,7 +246,7 @@ def _entry_problem(key: str, folder: str, manifest: Any) -> str | None:
     if not isinstance(manifest.get("fields"), dict) or teacher_key(manifest["fields"]) != key:
         return "its key fields do not hash to its key (edited or copied from elsewhere)"
     expected = manifest.get("weights_sha256")
-    if expected is not None and _file_sha256(os.path.join(folder, WEIGHTS)) != expected:
+    if expected is not None and file_sha256(os.path.join(folder, WEIGHTS)) != expected:
         return "its weights file is truncated or edited (sha256 differs from the one it was published with)"
     return None
 
