@@ -71,16 +71,26 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
 
 
 
+_TYPED: list[list[str]] = []  # sys.argv as it was before each enclosing recbole_argv
+
+
 @contextlib.contextmanager
 def recbole_argv(args: Sequence[str] = ()) -> Iterator[None]:
     """RecBole's Config sees exactly `args` as its command line (and nothing of ours, of
     pytest's or of a Ray worker's) while the block runs."""
     saved = sys.argv
+    _TYPED.append(saved)
     sys.argv = [saved[0] if saved else "recbole_csrec"] + list(args)
     try:
         yield
     finally:
         sys.argv = saved
+        _TYPED.pop()
+
+
+def typed_command() -> list[str]:
+    """The command line as typed (sys.argv before any recbole_argv rewrote it for RecBole)."""
+    return list(_TYPED[0] if _TYPED else sys.argv)
 
 
 def suggest(key: str, known: Iterable[str]) -> str:

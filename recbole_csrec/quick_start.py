@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 from logging import getLogger
 from typing import Any, Sequence
 
@@ -27,7 +26,7 @@ from recbole_csrec.threads import use_allowed_cores
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 from recbole_csrec.keys import phase_keys
 from recbole_csrec.lookups import get_model
-from recbole_csrec.overrides import check_known_keys, parse_overrides, recbole_argv
+from recbole_csrec.overrides import check_known_keys, parse_overrides, recbole_argv, typed_command
 from recbole_csrec.saved_runs import load_data_and_model  # noqa: F401  (RecBole's place for it)
 
 
@@ -98,7 +97,7 @@ def _setup_run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool) ->
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()
-    logger.info(f"command: {shlex.join(sys.argv)}")
+    logger.info(f"command: {shlex.join(typed_command())}")
     logger.info(config)
     logger.info(effective_setup(config))
     logger.info(preset_description(config))
