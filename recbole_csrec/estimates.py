@@ -9,6 +9,7 @@ run); docs/performance.md compares the estimates with measured runs.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -38,8 +39,9 @@ class Sizes:
 
 
 def process_rss() -> int:
+    """This process's resident set size in bytes (Linux /proc)."""
     with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def normalizer_step_seconds(normalizer: str, items: int, rank: int, sample_size: int, batch: int = 256) -> float:

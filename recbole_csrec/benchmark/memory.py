@@ -3,13 +3,13 @@ peak), and the bytes a phase keeps resident. Used by the speed benchmark (benchm
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 from typing import Any
 
 import torch
 
+from recbole_csrec.estimates import process_rss
 from recbole_csrec.soft_labels import TeacherEnsemble
 
 def _libc():
@@ -52,10 +52,7 @@ class PeakMemory:
         self._peak = 0
         self._stop = threading.Event()
 
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    rss = staticmethod(process_rss)
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
