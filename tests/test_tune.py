@@ -154,3 +154,18 @@ def test_search_on_a_local_multi_process_cluster(tiny_data, tmp_path, monkeypatc
     assert status[1]["status"] == "ok" and status[0]["status"] == "error"
     assert status[0]["error"]
     assert result["failed"] == 1 and result["best_params"] == {"num_layers": 1}
+
+
+def test_cli_passes_ray_resource_caps(monkeypatch, tmp_path):
+    """--num_cpus and --max_concurrent_trials reach the search (a one-core search beside other work)."""
+    from recbole_csrec.tune import runner
+
+    seen = {}
+
+    def fake_search(**kwargs):
+        seen.update(kwargs)
+        return {"summary": "ok"}
+
+    monkeypatch.setattr(runner, "run_hyper_csrec", fake_search)
+    assert hyper_main(["--params_file", "space.yaml", "--num_cpus", "1", "--max_concurrent_trials", "1"]) == 0
+    assert seen["num_cpus"] == 1 and seen["max_concurrent_trials"] == 1

@@ -1,6 +1,7 @@
 """`python run_hyper_csrec.py --model=NARM --teacher=model --dataset=lastfm
 --params_file=properties/hyper/paper_grid.yaml [--num_samples N] [--scheduler asha]
-[--address auto|ray://host:port] [--cpus_per_trial C --gpus_per_trial G] [--output DIR] [--resume]`;
+[--address auto|ray://host:port] [--cpus_per_trial C --gpus_per_trial G] [--num_cpus N]
+[--max_concurrent_trials N] [--output DIR] [--resume]`;
 any other --key=value is fixed for every trial (e.g. --epochs=5)."""
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", action=GivenOnce, default=None, help="existing Ray cluster: auto | ray://host:port")
     parser.add_argument("--cpus_per_trial", action=GivenOnce, type=float, default=1)
     parser.add_argument("--gpus_per_trial", action=GivenOnce, type=float, default=0)
+    parser.add_argument("--num_cpus", action=GivenOnce, type=int, default=None,
+                        help="CPUs the local Ray may use (default: all); e.g. 1 leaves a core free")
+    parser.add_argument("--max_concurrent_trials", action=GivenOnce, type=int, default=None,
+                        help="trials running at once (default: as many as the CPUs allow)")
     parser.add_argument("--output", action=GivenOnce, default=None, help="default results/hyper/<model>-<dataset>-<teacher>")
     parser.add_argument("--resume", nargs="?", const=True, default=False, type=parse_flag,
                         action=GivenOnce, help="continue the interrupted search in --output "
@@ -56,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             config_file_list=args.config_files.split() if args.config_files else None,
             params_file=args.params_file, fixed=parse_fixed(extra), num_samples=args.num_samples,
             scheduler=args.scheduler, address=args.address, cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial, output=args.output, dry_run=args.dry_run,
+            gpus_per_trial=args.gpus_per_trial, num_cpus=args.num_cpus,
+            max_concurrent_trials=args.max_concurrent_trials, output=args.output, dry_run=args.dry_run,
             check_keys=True, resume=args.resume)
         if args.dry_run:
             print(result["plan"])
