@@ -12,7 +12,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from typing import Iterator
+
+REJECTED = ".rejected"  # where files that must not be used are moved (move_aside)
 
 
 def _umask_mode(mode: int) -> int:
@@ -89,3 +92,15 @@ def atomic_dir(folder: str, replace: bool = True) -> Iterator[str]:
             os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def move_aside(path: str, rejected_dir: str) -> str:
+    """Move a file or folder that must not be used into `rejected_dir` (kept for inspection, never
+    read again) and return its new path; another process moving it first is not an error."""
+    os.makedirs(rejected_dir, exist_ok=True)
+    aside = os.path.join(rejected_dir, f"{os.path.basename(path)}-{int(time.time())}-{os.getpid()}")
+    try:
+        os.replace(path, aside)
+    except OSError:  # already moved by another process
+        pass
+    return aside

@@ -74,12 +74,49 @@ def test_truncated_edited_or_foreign_folders_are_refused(tiny_data, tmp_path, ca
     data = os.path.join(folder, "logits.f16")
     with open(data, "r+b") as handle:
         handle.truncate(os.path.getsize(data) - 2)
-    with pytest.raises(CSRecError, match="truncated or edited.*delete"):
+    with pytest.raises(CSRecError, match="truncated or edited"):
         DiskSoftLabels(folder, train_data._dataset)
     with open(os.path.join(folder, "meta.json"), "w") as handle:
         json.dump({"format": "something else"}, handle)
     with pytest.raises(CSRecError, match="not a recbole_csrec disk soft-label cache"):
         DiskSoftLabels(folder, train_data._dataset)
+
+
+def _flip_byte(file: str, offset: int) -> None:
+    """An edit that keeps the file's size (a later write into the table)."""
+    with open(file, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_edited_tables_are_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
+    config, train_data, source, disk, _, file = _disk_and_ram(tiny_data, tmp_path, caplog)
+    folder, batch = disk_cache_folder(file), next(iter(train_data))
+    original, tempered = disk.logits.array.copy(), disk.batch(batch, 3.0).log_probs
+    del disk
+    _flip_byte(os.path.join(folder, "logits.f16"), 1000)
+    with pytest.raises(CSRecError, match="edited after it was written"):
+        DiskSoftLabels(folder, train_data._dataset)
+    config["soft_label_cache_mb"] = 0.001
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        rebuilt = cache_soft_labels(source, config, train_data, cache_file=file)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "logits.f16' was edited" in warnings[0] and "built again" in warnings[0]
+    rejected = os.path.join(os.path.dirname(file), ".rejected")
+    assert len(os.listdir(rejected)) == 1 and "disk cache built" in caplog.text
+    np.testing.assert_array_equal(rebuilt.logits.array, original)
+    # a tempered table edited after it was written is moved aside and tempered again
+    assert torch.equal(rebuilt.batch(batch, 3.0).log_probs, tempered)
+    _flip_byte(os.path.join(folder, "tempered-3.0", "log_probs.f16"), 10)
+    again = cache_soft_labels(source, config, train_data, cache_file=file)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert torch.equal(again.batch(batch, 3.0).log_probs, tempered)
+    assert "tempered table not used" in caplog.text and "was edited" in caplog.text
+    assert len(os.listdir(rejected)) == 2
 
 
 def test_a_failed_write_leaves_no_folder(tiny_data, tmp_path, monkeypatch):

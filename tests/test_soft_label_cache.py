@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import torch
@@ -100,6 +101,27 @@ def test_cache_file_round_trip(tiny_data, tmp_path):
     other = train_data._dataset.copy(train_data._dataset.inter_feat[:-3])
     with pytest.raises(CSRecError, match="other training data"):
         load_soft_label_cache(file, other)
+
+
+def test_an_edited_cache_file_is_refused_then_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
+    config, train_data, source = _setup(tiny_data)
+    file = str(tmp_path / "cache" / "soft.pt")
+    built = cache_soft_labels(source, config, train_data, cache_file=file)
+    table = built.tensors["table"].clone()
+    raw = bytearray(open(file, "rb").read())
+    offset = raw.find(table.numpy().tobytes()[:64])  # inside the table's bytes, size unchanged
+    assert offset > 0
+    raw[offset + 5] ^= 0xFF
+    with open(file, "wb") as handle:
+        handle.write(raw)
+    with pytest.raises(CSRecError, match="was edited after it was written"):
+        load_soft_label_cache(file, train_data._dataset)
+    with caplog.at_level(logging.INFO):
+        rebuilt = cache_soft_labels(source, config, train_data, cache_file=file)
+    assert "was edited after it was written" in caplog.text and "moved to" in caplog.text
+    assert torch.equal(rebuilt.tensors["table"], table)
+    assert len(os.listdir(tmp_path / "cache" / ".rejected")) == 1
+    assert torch.equal(load_soft_label_cache(file, train_data._dataset).tensors["table"], table)
 
 
 def test_bad_cache_keys(tiny_data):

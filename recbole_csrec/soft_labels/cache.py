@@ -19,7 +19,8 @@ item ids; every other item gets the mean of the logits outside the top K) is bui
 cache a run gets when the exact one does not fit (disk, top-K, on the fly) is placement.py's choice.
 
 A cache can be written to a file (atomic: temp file, then rename) and loaded by another process
-that trains a student on the same teachers and the same training data (checked by fingerprint).
+that trains a student on the same teachers and the same training data (checked by fingerprint);
+each tensor's crc32 is saved with it, so a file edited after it was written is refused.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recbole_csrec.atomic import atomic_file
+from recbole_csrec.checksums import buffer_crc32
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelBatch, SoftLabelSource
 from recbole_csrec.soft_labels.ensemble import TeacherEnsemble, combine_teacher_logits
@@ -62,6 +64,11 @@ def training_fingerprint(dataset) -> str:
             digest.update(name.encode())
             digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def tensor_crc32(tensor: torch.Tensor) -> int:
+    """crc32 of a CPU tensor's bytes, whatever its dtype."""
+    return buffer_crc32(tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
 
 
 def cache_bytes(path: str, n_rows: int, n_items: int, tables: int, topk: int = 0) -> int:
@@ -109,10 +116,11 @@ class _CachedSource(SoftLabelSource):
 
     def save(self, file: str) -> None:
         """Write the cache to `file` atomically (temp file in the same folder, then rename)."""
+        tensors = {k: v.cpu() for k, v in self.tensors.items()}
         with atomic_file(file) as tmp:
             torch.save({"format": CACHE_FORMAT, "path": self.path, "mode": self.mode,
-                        "meta": self.meta,
-                        "tensors": {k: v.cpu() for k, v in self.tensors.items()}}, tmp)
+                        "meta": self.meta, "tensors": tensors,
+                        "crc32": {k: tensor_crc32(v) for k, v in tensors.items()}}, tmp)
 
 
 class CachedSoftLabels(_CachedSource):
@@ -297,6 +305,13 @@ def load_soft_label_cache(file: str, dataset, device: torch.device | str = "cpu"
     if meta["fingerprint"] != training_fingerprint(dataset) or meta["n_items"] != dataset.item_num:
         raise CSRecError(f"soft-label cache '{file}' was built for other training data "
                          f"({meta['n_rows']} rows x {meta['n_items']} items)")
+    crcs = payload.get("crc32")
+    if not isinstance(crcs, dict) or set(crcs) != set(payload["tensors"]):
+        raise CSRecError(f"soft-label cache '{file}' has no content checksum (written by an earlier version)")
+    edited = [k for k, v in payload["tensors"].items() if tensor_crc32(v) != crcs[k]]
+    if edited:
+        raise CSRecError(f"soft-label cache '{file}' was edited after it was written "
+                         f"(crc32 of {', '.join(edited)} differs)")
     if mode is not None and payload["mode"] != mode:
         raise CSRecError(f"soft-label cache '{file}' holds ensemble '{payload['mode']}', not '{mode}'")
     cls = CachedSoftLabels if payload["path"] == PATH_EXACT else TopKSoftLabels

@@ -5,11 +5,16 @@ falling back to on-the-fly teachers, the table is written once, next to the teac
 teacher store, as a folder (written under a temp name, then renamed: never half a cache):
 
     <store>/soft_labels/<key>.disk/
-        meta.json             format, ensemble mode, shape, training-row fingerprint
+        meta.json             format, ensemble mode, shape, training-row fingerprint, stamps
         logits.f16            [tables, n_rows, n_items] fp16, row-max shifted (as the RAM cache)
         tempered-<T>/         per temperature T a student asked for (ensemble: logits):
             log_probs.f16     [n_rows, n_items] fp16 log softmax(e_u / T)
             q_log_q.f32       [n_rows] sum_j q_j log q_j
+            stamp.json        the content stamps of both
+
+Every table file has a content stamp (checksums.py): one that is truncated or edited after it
+was written is refused (CSRecError; placement.py moves the cache aside and builds it again), a
+tempered table is moved aside and tempered again.
 
 Students sharing the teachers (search trials differing in beta or T) share the folder; the first
 to ask for a T writes its tempered table (one pass), after which a step reads its batch's rows
@@ -30,7 +35,8 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_csrec.atomic import atomic_dir, write_atomic
+from recbole_csrec.atomic import REJECTED, atomic_dir, move_aside, write_atomic
+from recbole_csrec.checksums import buffer_crc32, stamp_problem, take_stamp
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelBatch, SoftLabelSource
 from recbole_csrec.soft_labels.cache import (PATH_EXACT, ROW_ID_FIELD, add_row_ids, cache_bytes, cache_meta,
@@ -42,6 +48,7 @@ DISK_FORMAT = "recbole_csrec.soft_label_disk/1"
 DISK_SUFFIX = ".disk"
 RELEASE_BYTES = 256 * 2 ** 20   # mapped bytes a process reads before it drops its mapped pages
 _CHUNK_ROWS = 2048              # rows per pass when tempering
+_LOGITS, _LOG_PROBS, _Q_LOG_Q, _STAMP = "logits.f16", "log_probs.f16", "q_log_q.f32", "stamp.json"
 
 
 def disk_bytes_needed(n_rows: int, n_items: int, tables: int, mode: str) -> int:
@@ -58,8 +65,7 @@ class MappedArray:
         size = os.path.getsize(file) if os.path.isfile(file) else -1
         if size != expected:
             raise CSRecError(f"soft-label cache file '{file}' has {size} bytes, not the {expected} "
-                             f"of a {list(shape)} {np.dtype(dtype).name} table (truncated or edited): "
-                             f"delete {os.path.dirname(file)} and rerun to rebuild it")
+                             f"of a {list(shape)} {np.dtype(dtype).name} table (truncated or edited)")
         self._fd = os.open(file, os.O_RDONLY)  # row reads (take); closed with the object
         with open(file, "rb") as handle:
             self._mmap = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -101,6 +107,20 @@ def _temperature_name(temperature: float) -> str:
     return f"tempered-{float(temperature)!r}"
 
 
+def _tempered_problem(folder: str) -> str | None:
+    """Why the tempered table in `folder` must not be read (None when it is intact)."""
+    try:
+        with open(os.path.join(folder, _STAMP), encoding="utf-8") as handle:
+            stamps = json.load(handle)
+    except (OSError, ValueError):
+        return f"'{folder}' has no readable {_STAMP}"
+    for name in (_LOG_PROBS, _Q_LOG_Q):
+        problem = stamp_problem(os.path.join(folder, name), stamps.get(name) if isinstance(stamps, dict) else None)
+        if problem:
+            return problem
+    return None
+
+
 class DiskSoftLabels(SoftLabelSource):
     """The exact cache read from a `<key>.disk` folder (module docstring)."""
 
@@ -113,8 +133,7 @@ class DiskSoftLabels(SoftLabelSource):
             with open(meta_file, encoding="utf-8") as handle:
                 info = json.load(handle)
         except (OSError, ValueError) as error:
-            raise CSRecError(f"soft-label cache '{folder}' has no readable meta.json ({error}): delete "
-                             "the folder and rerun to rebuild it") from None
+            raise CSRecError(f"soft-label cache '{folder}' has no readable meta.json ({error})") from None
         if not isinstance(info, dict) or info.get("format") != DISK_FORMAT:
             raise CSRecError(f"'{folder}' is not a recbole_csrec disk soft-label cache ({DISK_FORMAT})")
         self.mode, self.meta = info["mode"], info["meta"]
@@ -125,7 +144,11 @@ class DiskSoftLabels(SoftLabelSource):
                 raise CSRecError(f"soft-label cache '{folder}' was built for other training data "
                                  f"({self.meta['n_rows']} rows x {self.meta['n_items']} items)")
         shape = (self.meta["tables"], self.meta["n_rows"], self.meta["n_items"])
-        self.logits = MappedArray(os.path.join(folder, "logits.f16"), np.float16, shape)
+        logits_file = os.path.join(folder, _LOGITS)
+        problem = stamp_problem(logits_file, info.get("stamps", {}).get(_LOGITS))
+        if problem:
+            raise CSRecError(f"soft-label cache {problem}")
+        self.logits = MappedArray(logits_file, np.float16, shape)
         self._tempered: tuple[float, MappedArray, np.ndarray] | None = None
 
     @property
@@ -148,11 +171,16 @@ class DiskSoftLabels(SoftLabelSource):
     def _tempered_table(self, temperature: float) -> tuple[float, MappedArray, np.ndarray]:
         if self._tempered is None or self._tempered[0] != temperature:
             folder = os.path.join(self.folder, _temperature_name(temperature))
+            problem = _tempered_problem(folder) if os.path.isdir(folder) else None
+            if problem:
+                aside = move_aside(folder, os.path.join(os.path.dirname(self.folder), REJECTED))
+                getLogger().warning(f"soft labels: tempered table not used: {problem}; moved to {aside}, "
+                                    "tempered again")
             if not os.path.isdir(folder):
                 self._write_tempered(temperature, folder)
             n_rows, n_items = self.meta["n_rows"], self.meta["n_items"]
-            q_log_q = MappedArray(os.path.join(folder, "q_log_q.f32"), np.float32, (n_rows,)).array
-            self._tempered = (temperature, MappedArray(os.path.join(folder, "log_probs.f16"), np.float16,
+            q_log_q = MappedArray(os.path.join(folder, _Q_LOG_Q), np.float32, (n_rows,)).array
+            self._tempered = (temperature, MappedArray(os.path.join(folder, _LOG_PROBS), np.float16,
                                                        (n_rows, n_items)), q_log_q)
         return self._tempered
 
@@ -161,19 +189,25 @@ class DiskSoftLabels(SoftLabelSource):
         """log softmax(e_u / T) and sum q log q of every row, in chunks (bounded memory)."""
         getLogger().info(f"soft labels: tempering the disk cache for T={temperature} ({folder})")
         table = self.logits.array[0]
+        crcs = {_LOG_PROBS: 0, _Q_LOG_Q: 0}
         try:
             with atomic_dir(folder, replace=False) as tmp:
-                with open(os.path.join(tmp, "log_probs.f16"), "wb") as probs_file, \
-                        open(os.path.join(tmp, "q_log_q.f32"), "wb") as entropy_file:
+                with open(os.path.join(tmp, _LOG_PROBS), "wb") as probs_file, \
+                        open(os.path.join(tmp, _Q_LOG_Q), "wb") as entropy_file:
                     for start in range(0, table.shape[0], _CHUNK_ROWS):
                         chunk = torch.from_numpy(np.array(table[start:start + _CHUNK_ROWS], dtype=np.float32))
                         log_q = torch.log_softmax(chunk.div_(temperature), dim=-1)
-                        entropy_file.write((log_q.exp() * log_q).nansum(dim=-1).numpy().tobytes())
-                        probs_file.write(log_q.to(torch.float16).numpy().tobytes())
+                        for name, handle, values in ((_Q_LOG_Q, entropy_file, (log_q.exp() * log_q).nansum(dim=-1)),
+                                                     (_LOG_PROBS, probs_file, log_q.to(torch.float16))):
+                            data = values.numpy()
+                            handle.write(data.tobytes())
+                            crcs[name] = buffer_crc32(data, crcs[name])
                         self.logits.release()
                     for handle in (probs_file, entropy_file):
                         handle.flush()
                         os.fsync(handle.fileno())
+                stamps = {name: take_stamp(os.path.join(tmp, name), crc) for name, crc in crcs.items()}
+                write_atomic(os.path.join(tmp, _STAMP), json.dumps(stamps, indent=1))
         except OSError:
             if not os.path.isdir(folder):  # not a concurrent writer that finished first
                 raise
@@ -191,7 +225,7 @@ def build_disk_cache(source: TeacherEnsemble, dataset, folder: str, batch_size: 
     row_bytes = n_items * 2
     try:
         with atomic_dir(folder, replace=False) as tmp:
-            with open(os.path.join(tmp, "logits.f16"), "wb") as handle:
+            with open(os.path.join(tmp, _LOGITS), "wb") as handle:
                 handle.truncate(tables * n_rows * row_bytes)
                 fd = handle.fileno()
                 for rows, logits in teacher_logit_chunks(source, dataset, batch_size, device, show_progress):
@@ -201,8 +235,9 @@ def build_disk_cache(source: TeacherEnsemble, dataset, folder: str, batch_size: 
                             os.pwrite(fd, values[table, position].tobytes(), (table * n_rows + row) * row_bytes)
                 handle.flush()
                 os.fsync(fd)
-            write_atomic(os.path.join(tmp, "meta.json"),
-                         json.dumps({"format": DISK_FORMAT, "mode": source.mode, "meta": meta}, indent=1))
+            stamps = {_LOGITS: take_stamp(os.path.join(tmp, _LOGITS))}  # rows came out of order: read back once
+            write_atomic(os.path.join(tmp, "meta.json"), json.dumps(
+                {"format": DISK_FORMAT, "mode": source.mode, "meta": meta, "stamps": stamps}, indent=1))
     except OSError:
         if not os.path.isdir(folder):
             raise

@@ -8,14 +8,17 @@
 4. `on-the-fly`: the teachers run on every student batch (the authors' code); always with
    `soft_label_cache_mb: 0`.
 
-Only teacher ensembles are cached (Base has no teacher; SoftRec's logits are already fixed).
+Only teacher ensembles are cached (Base has no teacher; SoftRec's logits are already fixed). A
+stored cache that fails its checks is moved to `<store>/soft_labels/.rejected/` and built again.
 """
 from __future__ import annotations
 
 import os
 from logging import getLogger
 from time import time
+from typing import Callable
 
+from recbole_csrec.atomic import REJECTED, move_aside
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.cache import (PATH_EXACT, PATH_ON_THE_FLY, PATH_TOPK, cache_bytes,
@@ -74,17 +77,17 @@ def cache_soft_labels(source: SoftLabelSource | None, config, train_data,
     device = config["device"]
     disk_folder = disk_cache_folder(cache_file) if cache_file else None
     if cache_file and os.path.isfile(cache_file):
-        cache = load_soft_label_cache(cache_file, dataset, device, source.mode)
-        logger.info(f"soft labels: {cache.path} cache loaded from {cache_file} ({cache.nbytes / 2 ** 20:.1f} MB)")
-        return cache
+        cache = _stored_cache(cache_file, lambda: load_soft_label_cache(cache_file, dataset, device, source.mode))
+        if cache is not None:
+            logger.info(f"soft labels: {cache.path} cache loaded from {cache_file} ({cache.nbytes / 2 ** 20:.1f} MB)")
+            return cache
     tables = 1 if source.mode == "logits" else len(source.teachers)
     topk = int(config["soft_label_topk"] or 0)
     if disk_folder and os.path.isdir(disk_folder):
-        cache = DiskSoftLabels(disk_folder, dataset)
-        if cache.mode != source.mode:
-            raise CSRecError(f"soft-label cache '{disk_folder}' holds ensemble '{cache.mode}', not '{source.mode}'")
-        logger.info(f"soft labels: disk cache opened at {disk_folder} ({cache.nbytes / 2 ** 20:.1f} MB)")
-        return cache
+        cache = _stored_cache(disk_folder, lambda: _open_disk_cache(disk_folder, dataset, source.mode))
+        if cache is not None:
+            logger.info(f"soft labels: disk cache opened at {disk_folder} ({cache.nbytes / 2 ** 20:.1f} MB)")
+            return cache
     path, reason = plan_cache(len(dataset), int(dataset.item_num), tables,
                               float(config["soft_label_cache_mb"]), topk, source.mode, disk_folder)
     if path == PATH_ON_THE_FLY:
@@ -104,3 +107,22 @@ def cache_soft_labels(source: SoftLabelSource | None, config, train_data,
         cache.save(cache_file)
         logger.info(f"soft labels: cache written to {cache_file}")
     return cache
+
+
+def _open_disk_cache(folder: str, dataset, mode: str) -> DiskSoftLabels:
+    cache = DiskSoftLabels(folder, dataset)
+    if cache.mode != mode:
+        raise CSRecError(f"soft-label cache '{folder}' holds ensemble '{cache.mode}', not '{mode}'")
+    return cache
+
+
+def _stored_cache(path: str, open_cache: Callable[[], SoftLabelSource]) -> SoftLabelSource | None:
+    """The teacher store's cache at `path`, or None when it must not be used (truncated, edited,
+    of other data, from an earlier version): then it is moved aside, with one warning, and the
+    caller builds it again from the stored teachers."""
+    try:
+        return open_cache()
+    except CSRecError as problem:
+        aside = move_aside(path, os.path.join(os.path.dirname(path), REJECTED))
+        getLogger().warning(f"soft labels: {problem}; not used, moved to {aside} and built again")
+        return None

@@ -30,7 +30,6 @@ import os
 import shutil
 import threading
 from logging import getLogger
-import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -39,7 +38,7 @@ from torch import nn
 
 from recbole_csrec.version import __version__ as PACKAGE_VERSION
 from recbole_csrec.checksums import file_sha256
-from recbole_csrec.atomic import atomic_dir
+from recbole_csrec.atomic import REJECTED, atomic_dir, move_aside
 from recbole_csrec.checkpoint import config_meta, load_into, plain, save_weights
 from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
 
@@ -177,12 +176,7 @@ class TeacherStore:
                 getLogger().info(f"teacher store entry {folder} was written by recbole_csrec {written_by} "
                                  f"(this is {PACKAGE_VERSION}); same key format {KEY_VERSION}: used")
             return StoredTeacher(key, folder, manifest)
-        aside = os.path.join(self.root, ".rejected", f"{key}-{int(time.time())}-{os.getpid()}")
-        os.makedirs(os.path.dirname(aside), exist_ok=True)
-        try:
-            os.replace(folder, aside)
-        except OSError:  # another process moved it first
-            pass
+        aside = move_aside(folder, os.path.join(self.root, REJECTED))
         getLogger().warning(f"teacher store entry {folder} is not used: {problem}; moved to {aside}, "
                             "the phase is trained again")
         return None
