@@ -2,7 +2,6 @@
 cache, one building another, one deleting an old run, equal to the same runs one after another."""
 from __future__ import annotations
 
-import os
 
 from recbole_csrec.benchmark.concurrency import STUDENTS, Run, check, run_concurrency
 from tests.conftest import TINY_NAME, fast_config
