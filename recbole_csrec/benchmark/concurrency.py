@@ -104,7 +104,7 @@ def run_serial(root: str, model: str, dataset: str, config_files: list[str] | No
         started = time.perf_counter()
         process, out = _start_student(name, root, model, dataset, config_files, settings)
         runs[name] = _collect(name, process, out, started)
-        log(_line("serial", runs[name]))
+        log(_line("serial", runs[name], root))
         new = set(_cache_folders(os.path.join(root, "store"))) - before
         if teacher_set not in caches and len(new) == 1:
             caches[teacher_set] = new.pop()
@@ -154,7 +154,7 @@ def run_concurrent(root: str, model: str, dataset: str, config_files: list[str] 
     runs = {"deleter": Run("deleter", *_wait(deleter, started))}
     runs.update({name: _collect(name, process, out, started) for name, (process, out) in children.items()})
     for run in runs.values():
-        log(_line("concurrent", run))
+        log(_line("concurrent", run, root))
     return runs
 
 
@@ -171,8 +171,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def _line(mode: str, run: Run) -> str:
-    return f"{mode} {run.name}: exit {run.exit_code}, {run.seconds:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB"
+def _line(mode: str, run: Run, root: str = "") -> str:
+    line = f"{mode} {run.name}: exit {run.exit_code}, {run.seconds:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB"
+    log = os.path.join(root, f"{run.name}.log")
+    if run.exit_code and os.path.isfile(log):  # the child's last line says why
+        line += " (" + (_read(log).strip().splitlines() or [""])[-1] + ")"
+    return line
 
 
 def check(serial: dict[str, Run], concurrent: dict[str, Run], serial_root: str, root: str,
@@ -210,6 +214,9 @@ def run_concurrency(model: str, dataset: str, config_files: list[str] | None, se
                     log: Callable[[str], None] = print) -> list[str]:
     """Serial runs, then the concurrent ones; returns the problems found (empty: all good)."""
     root = tempfile.mkdtemp(prefix="csrec-concurrency-", dir=root)
+    # the children run in their own folders: paths given relative to here must still resolve
+    config_files = [os.path.abspath(p) for p in config_files] if config_files else None
+    settings = {**settings, **({"data_path": os.path.abspath(settings["data_path"])} if "data_path" in settings else {})}
     budget = float(settings["soft_label_cache_mb"])
     try:
         serial_root, concurrent_root = os.path.join(root, "serial"), os.path.join(root, "concurrent")
