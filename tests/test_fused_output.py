@@ -10,7 +10,9 @@ from recbole.utils import init_seed
 
 from recbole_csrec.config import CSRecConfig
 from recbole_csrec.model import CSRecStudent
-from recbole_csrec.model.output_layer import BLOCK_ELEMENTS, ItemScores, fused_cross_entropy
+from recbole_csrec.model.output_layer import (BLOCK_ELEMENTS, ItemScores, fused_cross_entropy,
+                                              fused_student_objective)
+from recbole_csrec.soft_labels.base import SoftLabelBatch
 from recbole_csrec.soft_labels import TeacherEnsemble
 from recbole_csrec.soft_labels.cache import build_soft_label_cache
 from recbole_csrec.lookups import get_model
@@ -27,8 +29,8 @@ def _setup(data_path: str, model: str, **overrides):
     return config, train_data
 
 
-def _step(config, dataset, model: str, soft_labels, batch, fused: bool):
-    config["fused_output"] = fused
+def _step(config, dataset, model: str, soft_labels, batch, fused: bool, compiled: bool = False):
+    config["fused_output"], config["compiled_loss"] = fused, compiled
     init_seed(5, True)
     student = CSRecStudent(config, dataset, get_model(model)(config, dataset), soft_labels).eval()
     parts = student.calculate_loss(batch)
@@ -60,6 +62,29 @@ def test_fused_equals_unfused(tiny_data, model, kind):
     assert set(fused_grads) == set(grads) and len(grads) > 3
     for name, grad in grads.items():
         assert torch.allclose(fused_grads[name], grad, atol=1e-6, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("model", ["GRU4Rec", "SASRec"])
+@pytest.mark.parametrize("kind", ["on-the-fly forward", "cached forward"])
+def test_compiled_blocks_equal_unfused(tiny_data, model, kind):
+    """`compiled_loss`: the same loss and gradients with the student's block compiled by
+    torch.compile (one compile for the whole session: the shapes repeat)."""
+    from recbole_csrec.model.compiled_blocks import COMPILED
+
+    config, train_data = _setup(tiny_data, model)
+    dataset = train_data._dataset
+    init_seed(9, True)
+    soft_labels = TeacherEnsemble([get_model(model)(config, dataset).eval()])
+    if kind.startswith("cached"):
+        soft_labels = build_soft_label_cache(soft_labels, dataset)
+    batch = next(iter(train_data))
+    parts, grads, _ = _step(config, dataset, model, soft_labels, batch, fused=False)
+    compiled_parts, compiled_grads, recorder = _step(config, dataset, model, soft_labels, batch, True, True)
+    assert COMPILED.failed is None and recorder.compiled and recorder.fused_calls == 1
+    assert compiled_parts == pytest.approx(parts, rel=1e-5, abs=2e-5)
+    assert set(compiled_grads) == set(grads)
+    for name, grad in grads.items():
+        assert torch.allclose(compiled_grads[name], grad, atol=1e-6, rtol=1e-4), name
 
 
 def test_blocks_cover_every_row(monkeypatch):
@@ -100,3 +125,30 @@ def test_other_matmuls_are_not_captured(tiny_data):
 
 def dataset_items(train_data) -> int:
     return int(train_data._dataset.item_num)
+
+
+def test_compiled_blocks_fall_back_to_eager_with_one_warning(monkeypatch, caplog):
+    """Where torch.compile cannot run, one warning and the eager blocks' values."""
+    import logging
+
+    from recbole_csrec.model import compiled_blocks
+
+    def broken(function, **kwargs):
+        def call(*args):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return call
+
+    monkeypatch.setattr(compiled_blocks.torch, "compile", broken)
+    monkeypatch.setattr(compiled_blocks, "COMPILED", compiled_blocks._Compiled())
+    torch.manual_seed(0)
+    hidden, weight, target = torch.randn(6, 4), torch.randn(9, 4), torch.randint(1, 9, (6,))
+    log_q = torch.log_softmax(torch.randn(6, 9), dim=1)
+    soft_labels = SoftLabelBatch(log_q.half(), (log_q.exp() * log_q).sum(dim=1))
+    with caplog.at_level(logging.WARNING):
+        first, second = (fused_student_objective(ItemScores(hidden, weight), soft_labels, target, 0.5,
+                                                 compiled=True).loss for _ in range(2))
+    eager = fused_student_objective(ItemScores(hidden, weight), soft_labels, target, 0.5).loss
+    assert first.item() == pytest.approx(eager.item()) and second.item() == pytest.approx(eager.item())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["compiled_loss: torch.compile cannot run here (RuntimeError: no C++ compiler "
+                        "found); the student's eager block is used"]

@@ -122,8 +122,16 @@ def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root:
             raise RuntimeError(f"soft labels went to {type(cache).__name__} with budget {budget_mb} MB")
         return _step_seconds(trainer(CSRecStudent(config, dataset, model(0), cache)), first_batches(), repeats)
 
+    def compiled(measure: Callable[[], float]) -> float:  # `compiled_loss` while the phase is built
+        config["compiled_loss"] = True
+        try:
+            return measure()
+        finally:
+            config["compiled_loss"] = False
+
     table_mb = len(dataset) * dataset.item_num * 2 / MB
     costs["student_ram"] = lambda: student(table_mb * 2 + 64, want_disk=False)
+    costs["student_ram_compiled"] = lambda: compiled(costs["student_ram"])
     costs["student_disk"] = lambda: student(table_mb / 4, want_disk=True)
     costs["csrec_t"] = lambda: _step_seconds(
         trainer(MainTeacher(config, dataset, model(3), model(4), alpha=0.5)), first_batches(), repeats)
@@ -196,6 +204,18 @@ def _child(kind: str, model_name: str, size: int, steps: int, repeats: int, thre
 CATALOGUE_COLUMNS = ("base", "student_ram", "student_disk", "csrec_t")
 
 
+def compiled_table(points: list[dict[str, Any]]) -> str:
+    """`compiled_loss` (the student's block compiled) against the eager fused block at each point."""
+    lines = ["| model | items | Base ms/step | student (RAM) ms/step eager / compiled | student/base eager | "
+             "student/base compiled |", "|---|---|---|---|---|---|"]
+    for p in points:
+        base = p["base_step_s"]
+        lines.append(f"| {p['model']} | {p['items']:,} | {base * 1000:.1f} | {p['student_ram_step_s'] * 1000:.1f} / "
+                     f"{p['student_ram_compiled_step_s'] * 1000:.1f} | {p['student_ram_step_s'] / base:.2f} | "
+                     f"{p['student_ram_compiled_step_s'] / base:.2f} |")
+    return "\n".join(lines)
+
+
 def curve(models: list[str], item_sizes: list[int], interaction_sizes: list[int], steps: int, repeats: int,
           threads: int) -> dict[str, Any]:
     """Both axes, printed as markdown tables with the fitted exponents."""
@@ -210,6 +230,7 @@ def curve(models: list[str], item_sizes: list[int], interaction_sizes: list[int]
             print(f"| {model_name} | {p['items']:,} | {p['rows']:,} | " + " | ".join(
                 f"{p[f'{c}_step_s'] * 1000:.1f}" for c in CATALOGUE_COLUMNS)
                 + f" | {p['eval_s_per_1000_users']:.3f} | {p['peak_rss_mb']:.0f} |", flush=True)
+    print("\n" + compiled_table(points))
     exponents: dict[str, float] = {}
     for column in CATALOGUE_COLUMNS + ("eval_s_per_1000_users",):
         key = column if column.startswith("eval") else f"{column}_step_s"

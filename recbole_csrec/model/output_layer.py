@@ -29,6 +29,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from recbole_csrec.loss import StudentObjective, log1mexp, neg_entropy_of_soft_label, soft_label_kl
+from recbole_csrec.model.compiled_blocks import BlockFn, compiled_forward_kl_block
 from recbole_csrec.soft_labels.base import SoftLabelBatch
 
 # Largest logits block held at once (fp32: 32 MiB). Measured on this project's 2-core CPU (Yelp
@@ -95,10 +96,9 @@ def capture_item_scores(model: torch.nn.Module, enabled: bool = True) -> Iterato
 
 # ---- the fused function -------------------------------------------------------------------
 
-# A block function: (z [rows, n_items] fp32 logits of rows `block`, block) -> (per-part loss sums
-# [k] fp32, with z overwritten by d(sum of part 0)/dz). Part 0 is the objective; further parts are
-# logged values (no gradient).
-BlockFn = Callable[[torch.Tensor, slice], torch.Tensor]
+# A block function (BlockFn): (z [rows, n_items] fp32 logits of rows `block`, block) -> (per-part
+# loss sums [k] fp32, d(sum of part 0)/dz), the gradient usually written over z itself. Part 0 is
+# the objective; further parts are logged values (no gradient).
 
 
 class _FusedLinearLoss(torch.autograd.Function):
@@ -116,9 +116,9 @@ class _FusedLinearLoss(torch.autograd.Function):
             for start in range(0, n_rows, rows_per_block):
                 block = slice(start, min(start + rows_per_block, n_rows))
                 z = (h[block] @ w.t()).float()
-                part_sums = block_fn(z, block)
+                part_sums, dz = block_fn(z, block)
                 sums = part_sums if sums is None else sums + part_sums
-                dz = z.to(matmul_dtype)  # no copy in fp32
+                dz = dz.to(matmul_dtype)  # no copy in fp32
                 grad_h[block] = dz @ w  # plain matmuls (FlopCounterMode misses mm(out=), addmm_)
                 grad_w += dz.t() @ h[block]
         ctx.save_for_backward(grad_h, grad_w)
@@ -157,7 +157,7 @@ def _ce_block(target: torch.Tensor) -> BlockFn:
         z_t = z.gather(1, index)
         lse, row_sum = _exp_shifted_(z)
         z.div_(row_sum).scatter_add_(1, index, z.new_full(index.shape, -1.0))  # softmax - onehot
-        return (lse - z_t).sum().reshape(1)
+        return (lse - z_t).sum().reshape(1), z
     return block_fn
 
 
@@ -190,7 +190,7 @@ def _forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch, beta: f
         z.mul_(((1.0 - beta) + beta * torch.exp(lse - lse_real)) / row_sum)  # real columns
         z[:, :1] = (1.0 - beta) * p_pad                            # padding: CE part only
         z.sub_(q, alpha=0.5 * beta).scatter_add_(1, index, z.new_full(index.shape, -(1.0 - 0.5 * beta)))
-        return torch.stack([objective, ce_rows.sum()])
+        return torch.stack([objective, ce_rows.sum()]), z
     return block_fn
 
 
@@ -201,8 +201,7 @@ def _autograd_block(rows_loss: Callable[[torch.Tensor, slice], tuple[torch.Tenso
             leaf = z.detach().requires_grad_()
             parts = rows_loss(leaf, block)
             (grad,) = torch.autograd.grad(parts[0], leaf)
-        z.copy_(grad)
-        return torch.stack([p.detach().float() for p in parts])
+        return torch.stack([p.detach().float() for p in parts]), grad
     return block_fn
 
 
@@ -226,11 +225,12 @@ def fused_cross_entropy(scores: ItemScores, target: torch.Tensor, bf16: bool = F
 
 def fused_student_objective(scores: ItemScores, soft_labels: SoftLabelBatch, target: torch.Tensor,
                             beta: float, direction: str = "forward",
-                            bf16: bool = False) -> StudentObjective:
-    """The student's (1-beta)*CE + beta*KL in either direction, as StudentObjective."""
+                            bf16: bool = False, compiled: bool = False) -> StudentObjective:
+    """The student's (1-beta)*CE + beta*KL in either direction, as StudentObjective; `compiled`:
+    the forward direction's block compiled (model/compiled_blocks.py)."""
     target = target.reshape(-1)
     if direction == "forward":
-        block_fn = _forward_kl_block(target, soft_labels, beta)
+        block_fn = (compiled_forward_kl_block if compiled else _forward_kl_block)(target, soft_labels, beta)
     else:
         block_fn = _autograd_block(_reverse_kl_rows(target, soft_labels, beta))
     parts = fused_linear_loss(scores, block_fn, bf16)

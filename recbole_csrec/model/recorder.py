@@ -25,10 +25,11 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
     Call `reset()` before each forward.
     """
 
-    def __init__(self, n_items: int, bf16: bool = False) -> None:
+    def __init__(self, n_items: int, bf16: bool = False, compiled: bool = False) -> None:
         super().__init__()
         self.n_items = n_items
         self.bf16 = bf16
+        self.compiled = compiled  # `compiled_loss`: the student's fused block compiled
         self.logits: torch.Tensor | None = None
         self.objective: StudentObjective | None = None
         self.fused_calls = 0  # calls answered by the fused layer (tests, benchmarks)
@@ -82,5 +83,6 @@ class LogitRecordingCE(nn.CrossEntropyLoss):
         if armed is None or armed[0] is None:
             return fused_cross_entropy(scores, target, self.bf16)
         soft_labels, beta, direction = armed
-        self.objective = fused_student_objective(scores, soft_labels, target, beta, direction, self.bf16)
+        self.objective = fused_student_objective(scores, soft_labels, target, beta, direction, self.bf16,
+                                                 self.compiled)
         return self.objective.loss

@@ -40,7 +40,8 @@ class CSRecStudent(SequentialRecommender):
                                  f"({', '.join(CAUSAL_MODELS)}), not '{self.model_name}': use "
                                  "all_positions=False")
             self._train_feat = dataset.inter_feat  # the rows that batches' position rows index
-        self._recorder = LogitRecordingCE(self.n_items, bf16=bf16_active(config))
+        self._recorder = LogitRecordingCE(self.n_items, bf16=bf16_active(config),
+                                          compiled=bool(config["compiled_loss"]))
         backbone.loss_fct = self._recorder
 
     @property
