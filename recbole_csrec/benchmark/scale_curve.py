@@ -79,6 +79,15 @@ def _setup(model_name: str, yaml_file: str, root: str, name: str, overrides: dic
     return config, train_data, valid_data, time.perf_counter() - start
 
 
+def _with_compiled_loss(config, measure: Callable[[], float]) -> float:
+    """`measure()` with `compiled_loss` on while its phase is built (the recorder reads it then)."""
+    config["compiled_loss"] = True
+    try:
+        return measure()
+    finally:
+        config["compiled_loss"] = False
+
+
 def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root: str,
                     users: int = CATALOGUE_USERS) -> dict[str, Any]:
     """Step seconds of Base, the student (RAM and disk cache), the CSRec-T main teacher, and
@@ -122,16 +131,9 @@ def catalogue_point(model_name: str, items: int, steps: int, repeats: int, root:
             raise RuntimeError(f"soft labels went to {type(cache).__name__} with budget {budget_mb} MB")
         return _step_seconds(trainer(CSRecStudent(config, dataset, model(0), cache)), first_batches(), repeats)
 
-    def compiled(measure: Callable[[], float]) -> float:  # `compiled_loss` while the phase is built
-        config["compiled_loss"] = True
-        try:
-            return measure()
-        finally:
-            config["compiled_loss"] = False
-
     table_mb = len(dataset) * dataset.item_num * 2 / MB
     costs["student_ram"] = lambda: student(table_mb * 2 + 64, want_disk=False)
-    costs["student_ram_compiled"] = lambda: compiled(costs["student_ram"])
+    costs["student_ram_compiled"] = lambda: _with_compiled_loss(config, costs["student_ram"])
     costs["student_disk"] = lambda: student(table_mb / 4, want_disk=True)
     costs["csrec_t"] = lambda: _step_seconds(
         trainer(MainTeacher(config, dataset, model(3), model(4), alpha=0.5)), first_batches(), repeats)
