@@ -24,9 +24,11 @@ PROBE_ITEMS = {"exact": 2_000, "importance": 20_000, "sampled": 20_000}  # large
 # Bytes per training row that RecBole holds for a sequential dataset (item list and length,
 # ids, rating and time as int64/float tensors, plus the pandas frame it is built from).
 ROW_BYTES_PER_POSITION = 8 * 3
-# [rows x items] fp32 arrays alive at a step's peak: fused student 3, plain CE / teacher 4,
-# the CSRec-T main teacher (g1, g2, p1, p2, d, gradients) 8; evaluation: scores, mask, topk 3.
-STEP_ARRAYS = {"fused": 3, "plain": 4, "main-teacher": 8}
+# [rows x items] fp32 arrays alive at a step's peak: fused student 3, plain CE / teacher 4; the
+# CSRec-T main teacher 6: at the end of its forward g1's and g2's logits, p1, p2, d (saved by
+# model/teacher_pair_loss.py) and a row-dot temporary; in its backward p1, p2, d, the expectation
+# term's gradient, dz and a temporary (the logits are freed by then). Evaluation: scores, mask, topk 3.
+STEP_ARRAYS = {"fused": 3, "plain": 4, "main-teacher": 6}
 EVAL_ARRAYS = 3
 
 
