@@ -104,3 +104,18 @@ def move_aside(path: str, rejected_dir: str) -> str:
     except OSError:  # already moved by another process
         pass
     return aside
+
+
+def discard(path: str) -> None:
+    """Remove a file or folder that must not be used: renamed first (atomic: no later reader sees
+    half of it; processes that hold it open keep reading it), then deleted; another process
+    discarding it first is not an error. For large derived files (caches) that are rebuilt."""
+    gone = os.path.join(os.path.dirname(os.path.abspath(path)), f".discard-{os.path.basename(path)}-{os.getpid()}")
+    try:
+        os.replace(path, gone)
+    except OSError:  # already discarded by another process
+        return
+    if os.path.isdir(gone):
+        shutil.rmtree(gone, ignore_errors=True)
+    else:
+        os.remove(gone)

@@ -91,7 +91,7 @@ def _flip_byte(file: str, offset: int) -> None:
         handle.write(bytes([byte[0] ^ 0xFF]))
 
 
-def test_edited_tables_are_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
+def test_edited_tables_are_deleted_and_rebuilt(tiny_data, tmp_path, caplog):
     config, train_data, source, disk, _, file = _disk_and_ram(tiny_data, tmp_path, caplog)
     folder, batch = disk_cache_folder(file), next(iter(train_data))
     original, tempered = disk.logits.array.copy(), disk.batch(batch, 3.0).log_probs
@@ -105,8 +105,8 @@ def test_edited_tables_are_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
         rebuilt = cache_soft_labels(source, config, train_data, cache_file=file)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "logits.f16' was edited" in warnings[0] and "built again" in warnings[0]
-    rejected = os.path.join(os.path.dirname(file), ".rejected")
-    assert len(os.listdir(rejected)) == 1 and "disk cache built" in caplog.text
+    assert os.listdir(os.path.dirname(file)) == [os.path.basename(folder)]  # the edited one deleted
+    assert "disk cache built" in caplog.text
     np.testing.assert_array_equal(rebuilt.logits.array, original)
     # a tempered table edited after it was written is moved aside and tempered again
     assert torch.equal(rebuilt.batch(batch, 3.0).log_probs, tempered)
@@ -116,7 +116,7 @@ def test_edited_tables_are_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         assert torch.equal(again.batch(batch, 3.0).log_probs, tempered)
     assert "tempered table not used" in caplog.text and "was edited" in caplog.text
-    assert len(os.listdir(rejected)) == 2
+    assert sorted(os.listdir(folder)) == ["logits.f16", "meta.json", "tempered-3.0"]
 
 
 def test_a_failed_write_leaves_no_folder(tiny_data, tmp_path, monkeypatch):

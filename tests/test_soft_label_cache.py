@@ -103,7 +103,7 @@ def test_cache_file_round_trip(tiny_data, tmp_path):
         load_soft_label_cache(file, other)
 
 
-def test_an_edited_cache_file_is_refused_then_moved_aside_and_rebuilt(tiny_data, tmp_path, caplog):
+def test_an_edited_cache_file_is_refused_then_deleted_and_rebuilt(tiny_data, tmp_path, caplog):
     config, train_data, source = _setup(tiny_data)
     file = str(tmp_path / "cache" / "soft.pt")
     built = cache_soft_labels(source, config, train_data, cache_file=file)
@@ -118,9 +118,9 @@ def test_an_edited_cache_file_is_refused_then_moved_aside_and_rebuilt(tiny_data,
         load_soft_label_cache(file, train_data._dataset)
     with caplog.at_level(logging.INFO):
         rebuilt = cache_soft_labels(source, config, train_data, cache_file=file)
-    assert "was edited after it was written" in caplog.text and "moved to" in caplog.text
+    assert "was edited after it was written" in caplog.text and "deleted, built again" in caplog.text
     assert torch.equal(rebuilt.tensors["table"], table)
-    assert len(os.listdir(tmp_path / "cache" / ".rejected")) == 1
+    assert os.listdir(tmp_path / "cache") == ["soft.pt"]
     assert torch.equal(load_soft_label_cache(file, train_data._dataset).tensors["table"], table)
 
 

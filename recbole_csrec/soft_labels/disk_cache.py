@@ -13,8 +13,8 @@ teacher store, as a folder (written under a temp name, then renamed: never half 
             stamp.json        the content stamps of both
 
 Every table file has a content stamp (checksums.py): one that is truncated or edited after it
-was written is refused (CSRecError; placement.py moves the cache aside and builds it again), a
-tempered table is moved aside and tempered again.
+was written is refused (CSRecError; placement.py deletes the cache and builds it again), a
+tempered table is deleted and tempered again.
 
 Students sharing the teachers (search trials differing in beta or T) share the folder; the first
 to ask for a T writes its tempered table (one pass), after which a step reads its batch's rows
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_csrec.atomic import REJECTED, atomic_dir, move_aside, write_atomic
+from recbole_csrec.atomic import atomic_dir, discard, write_atomic
 from recbole_csrec.checksums import buffer_crc32, stamp_problem, take_stamp
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelBatch, SoftLabelSource
@@ -173,9 +173,8 @@ class DiskSoftLabels(SoftLabelSource):
             folder = os.path.join(self.folder, _temperature_name(temperature))
             problem = _tempered_problem(folder) if os.path.isdir(folder) else None
             if problem:
-                aside = move_aside(folder, os.path.join(os.path.dirname(self.folder), REJECTED))
-                getLogger().warning(f"soft labels: tempered table not used: {problem}; moved to {aside}, "
-                                    "tempered again")
+                discard(folder)
+                getLogger().warning(f"soft labels: tempered table not used: {problem}; deleted, tempered again")
             if not os.path.isdir(folder):
                 self._write_tempered(temperature, folder)
             n_rows, n_items = self.meta["n_rows"], self.meta["n_items"]

@@ -9,7 +9,8 @@
    `soft_label_cache_mb: 0`.
 
 Only teacher ensembles are cached (Base has no teacher; SoftRec's logits are already fixed). A
-stored cache that fails its checks is moved to `<store>/soft_labels/.rejected/` and built again.
+stored cache that fails its checks is deleted (one warning) and built again: kept aside, a
+Yelp-sized one would hold 15 GB of disk that nothing reads.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from logging import getLogger
 from time import time
 from typing import Callable
 
-from recbole_csrec.atomic import REJECTED, move_aside
+from recbole_csrec.atomic import discard
 from recbole_csrec.errors import CSRecError
 from recbole_csrec.soft_labels.base import SoftLabelSource
 from recbole_csrec.soft_labels.cache import (PATH_EXACT, PATH_ON_THE_FLY, PATH_TOPK, cache_bytes,
@@ -118,11 +119,11 @@ def _open_disk_cache(folder: str, dataset, mode: str) -> DiskSoftLabels:
 
 def _stored_cache(path: str, open_cache: Callable[[], SoftLabelSource]) -> SoftLabelSource | None:
     """The teacher store's cache at `path`, or None when it must not be used (truncated, edited,
-    of other data, from an earlier version): then it is moved aside, with one warning, and the
-    caller builds it again from the stored teachers."""
+    of other data, from an earlier version): then it is deleted, with one warning, and the caller
+    builds it again from the stored teachers."""
     try:
         return open_cache()
     except CSRecError as problem:
-        aside = move_aside(path, os.path.join(os.path.dirname(path), REJECTED))
-        getLogger().warning(f"soft labels: {problem}; not used, moved to {aside} and built again")
+        discard(path)
+        getLogger().warning(f"soft labels: {problem}; not used: deleted, built again")
         return None
