@@ -232,11 +232,11 @@ def _evaluation_and_speed_keys() -> list[Key]:
             "the `[batch x items]` logits are never held (`recbole_csrec/model/output_layer.py`; same loss and "
             "gradients to float rounding); `False`: RecBole's matmul and CE", store="never", section=s),
         Key("compiled_loss", False, flag,
-            "with `fused_output`: the student's fused block (forward KL) compiled by torch.compile into a few "
-            "loops over the block instead of ~12 passes: 13-27% faster student steps at 20k-50k items, worth it for "
-            "long runs on large catalogues (15-30 s to compile per process; needs a C++ compiler, else one warning "
-            "and eager; Base and teachers unchanged; `recbole_csrec/model/compiled_blocks.py`)",
-            store="never", section=s),
+            "the student's fused block (forward KL) and the CSRec-T main teacher's CE/KL terms compiled by "
+            "torch.compile into a few loops instead of ~12-15 passes over `[batch x items]`: 13-27% faster student "
+            "steps at 20k-50k items, worth it for long runs on large catalogues (15-30 s to compile per process; "
+            "needs a C++ compiler, else one warning and eager; Base and teachers unchanged; "
+            "`recbole_csrec/model/compiled_blocks.py`)", store="never", section=s),
         Key("all_positions", False, flag,
             "causal models (GRU4Rec, SASRec, NextItNetLastItem): one forward pass per sequence, the loss over "
             "every training prefix of it, the same (prefix, target) rows per epoch as per-row training "

@@ -138,10 +138,13 @@ def tiny_setup(tmp_path_factory):
     return config, train_data._dataset, batch
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("with_p1_grad", [True, False])
 @pytest.mark.parametrize("pad_logit", [0.0, 50.0])
-def test_fused_pair_loss_equals_autograd(pad_logit):
+def test_fused_pair_loss_equals_autograd(pad_logit, with_p1_grad, compiled):
     """teacher_pair_loss's values and hand-written gradient against autograd through RecBole's CE
-    and the log-softmax KLs, with random weights on every output (P_g1's included)."""
+    and the log-softmax KLs, with random weights on every output (P_g1's included, or no gradient
+    reaching P_g1), eager and compiled (`compiled_loss`)."""
     torch.manual_seed(4)
     z = torch.randn(6, 12) * 3
     z[:, 0] = pad_logit  # the padding column enters CE only
@@ -159,13 +162,16 @@ def test_fused_pair_loss_equals_autograd(pad_logit):
         return ce, kl21, kl12, log_p1.exp()
 
     results = []
-    for fn in (reference, lambda logits: teacher_pair_loss(logits, z2, target)):
+    for fn in (reference, lambda logits: teacher_pair_loss(logits, z2, target, compiled)):
         logits = z.clone().requires_grad_(True)
         ce, kl21, kl12, p1 = fn(logits)
-        (weights[0] * ce + weights[1] * kl21 + weights[2] * kl12 + (g_p1 * p1).sum()).backward()
+        p1_term = (g_p1 * p1).sum() if with_p1_grad else 0.0  # without: no expectation term
+        (weights[0] * ce + weights[1] * kl21 + weights[2] * kl12 + p1_term).backward()
         results.append((ce, kl21, kl12, p1, logits.grad))
     for want, got in zip(*results):
         assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
+    from recbole_csrec.model.compiled_blocks import COMPILED
+    assert COMPILED.failed is None
 
 
 def _main_teacher(setup, alpha: float = 0.5, expectation_term: bool = True) -> MainTeacher:

@@ -43,6 +43,7 @@ class MainTeacher(SequentialRecommender):
         side_teacher.eval()
         side_teacher.requires_grad_(False)
         self._side = (side_teacher,)
+        self.compiled = bool(config["compiled_loss"])  # the CE/KL terms compiled
         self._recorder = LogitRecordingCE(self.n_items)
         g1.loss_fct = self._recorder
 
@@ -63,7 +64,7 @@ class MainTeacher(SequentialRecommender):
         with torch.no_grad():
             side_logits = self.side_teacher.full_sort_predict(interaction)[:, 1:]
         target = interaction[self.POS_ITEM_ID]
-        ce, kl_21, kl_12, p1 = teacher_pair_loss(logits, side_logits, target)
+        ce, kl_21, kl_12, p1 = teacher_pair_loss(logits, side_logits, target, self.compiled)
         parts = (ce + backbone_rest, self.alpha * kl_21, (1 - self.alpha) * kl_12)
         if self.use_expectation:
             parts += (self.noise.expectation_term(target, p1),)
