@@ -160,7 +160,15 @@ def end_state(workdir: str) -> dict[str, Any]:
 
 
 def _folder_hash(folder: str) -> str:
+    """A folder's content; in its json files the content stamps' mtimes are left out (a rerun
+    writes the same bytes at another time)."""
     import hashlib
+    import json
+
+    def without_mtimes(value):
+        if isinstance(value, dict):
+            return {k: without_mtimes(v) for k, v in value.items() if k != "mtime_ns"}
+        return value
 
     digest = hashlib.sha256()
     for base, dirs, files in sorted(os.walk(folder)):
@@ -168,7 +176,10 @@ def _folder_hash(folder: str) -> str:
         for name in sorted(files):
             digest.update(name.encode())
             with open(os.path.join(base, name), "rb") as handle:
-                digest.update(handle.read())
+                data = handle.read()
+            if name.endswith(".json"):
+                data = json.dumps(without_mtimes(json.loads(data)), sort_keys=True).encode()
+            digest.update(data)
     return digest.hexdigest()
 
 
