@@ -57,9 +57,7 @@ def child_main(spec_file: str) -> None:
         spec = json.load(handle)
     result = run_recbole_csrec(spec["model"], spec["dataset"], config_file_list=spec["config_files"],
                                config_dict=spec["config"])
-    out = {"test_result": {k: float(v) for k, v in result["test_result"].items()},
-           "run_dir": result["run_dir"],
-           "reused": {p: bool(info.get("reused")) for p, info in result["phases"].items()}}
+    out = {"test_result": {k: float(v) for k, v in result["test_result"].items()}, "run_dir": result["run_dir"]}
     with open(spec["out"], "w") as handle:
         json.dump(out, handle)
 
@@ -73,8 +71,8 @@ def _start_student(name: str, root: str, model: str, dataset: str, config_files:
         json.dump(spec, handle)
     code = f"from recbole_csrec.benchmark.concurrency import child_main; child_main({spec_file!r})"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    log = open(os.path.join(root, f"{name}.log"), "w")
-    return subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=log, stderr=log), spec["out"]
+    with open(os.path.join(root, f"{name}.log"), "w") as log:  # the child keeps its own copy
+        return subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=log, stderr=log), spec["out"]
 
 
 def _wait(process: subprocess.Popen, started: float) -> tuple[int, float, float]:
@@ -190,23 +188,12 @@ def check(serial: dict[str, Run], concurrent: dict[str, Run], serial_root: str, 
     problems += [f"{r.name}: peak RSS {r.peak_rss_mb:.0f} MB over {limit:.0f} MB"
                  for r in concurrent.values() if r.peak_rss_mb > limit]
     problems += [f"the old run's {what} was not deleted" for what, path in old.items() if os.path.exists(path)]
-    stamps = [_stamps(os.path.join(r, "store", "soft_labels", caches["B"])) for r in (serial_root, root)]
+    from recbole_csrec.soft_labels.disk_cache import table_crcs
+
+    stamps = [table_crcs(os.path.join(r, "store", "soft_labels", caches["B"])) for r in (serial_root, root)]
     if stamps[0] != stamps[1] or not stamps[0]:
         problems.append("teacher set B's cache built concurrently differs from the serial one")
     return problems
-
-
-def _stamps(cache_folder: str) -> dict[str, int]:
-    """crc32 of every table file of a disk cache (its meta.json and tempered stamp.json)."""
-    found = {}
-    for folder, _, files in os.walk(cache_folder):
-        for name in ("meta.json", "stamp.json"):
-            if name in files:
-                with open(os.path.join(folder, name)) as handle:
-                    info = json.load(handle)
-                for file, stamp in info.get("stamps", info).items():
-                    found[os.path.relpath(os.path.join(folder, file), cache_folder)] = stamp["crc32"]
-    return found
 
 
 def run_concurrency(model: str, dataset: str, config_files: list[str] | None, settings: dict[str, Any],

@@ -46,17 +46,15 @@ def _forward_math(z: torch.Tensor, z2: torch.Tensor, index: torch.Tensor):
 
 
 def _backward_math(p1, p2, d, kl12_rows, real_share, g_p1, a_ce, a21, a12) -> torch.Tensor:
-    """dz without the target's CE term (scattered by the caller); scalars as 0-dim tensors, so that
+    """dz without the target's CE term (scattered by the caller); `g_p1` None without an
+    expectation term (torch.compile makes one kernel per case); scalars as 0-dim tensors, so that
     torch.compile does not specialise on their values."""
-    c = (a21 - a12 * kl12_rows).unsqueeze(1) + a_ce * real_share - (p1 * g_p1).sum(dim=1, keepdim=True)
-    real = (g_p1 - a12 * d + c) * p1 - a21 * p2
-    return torch.cat([a_ce * (1.0 - real_share), real], dim=1)
-
-
-def _backward_math_no_p1_grad(p1, p2, d, kl12_rows, real_share, a_ce, a21, a12) -> torch.Tensor:
-    """_backward_math without an incoming gradient of P_g1 (no expectation term)."""
     c = (a21 - a12 * kl12_rows).unsqueeze(1) + a_ce * real_share
-    real = (c - a12 * d) * p1 - a21 * p2
+    if g_p1 is None:
+        real = (c - a12 * d) * p1 - a21 * p2
+    else:
+        c = c - (p1 * g_p1).sum(dim=1, keepdim=True)
+        real = (g_p1 - a12 * d + c) * p1 - a21 * p2
     return torch.cat([a_ce * (1.0 - real_share), real], dim=1)
 
 
@@ -99,8 +97,7 @@ class _TeacherPairLoss(torch.autograd.Function):
         a_ce, a21, a12 = (0.0 if g is None else float(g) / n_rows for g in (g_ce, g21, g12))
         if ctx.compiled:
             scalars = [torch.tensor(a, dtype=p1.dtype, device=p1.device) for a in (a_ce, a21, a12)]
-            dz = (COMPILED(_backward_math, p1, p2, d, kl12_rows, real_share, g_p1, *scalars) if g_p1 is not None
-                  else COMPILED(_backward_math_no_p1_grad, p1, p2, d, kl12_rows, real_share, *scalars))
+            dz = COMPILED(_backward_math, p1, p2, d, kl12_rows, real_share, g_p1, *scalars)
             dz.scatter_add_(1, index, dz.new_full(index.shape, -a_ce))
             return dz, None, None, None
         c = (a21 - a12 * kl12_rows).unsqueeze(1) + a_ce * real_share

@@ -107,11 +107,27 @@ def _temperature_name(temperature: float) -> str:
     return f"tempered-{float(temperature)!r}"
 
 
+def _read_json(file: str):
+    with open(file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def table_crcs(folder: str) -> dict[str, int]:
+    """The recorded crc32 of every table file of the cache `folder` (relative path -> crc32);
+    empty when there is no such folder."""
+    if not os.path.isdir(folder):
+        return {}
+    stamps = _read_json(os.path.join(folder, "meta.json")).get("stamps", {})
+    for tempered in sorted(n for n in os.listdir(folder) if n.startswith("tempered-")):
+        stamps.update({f"{tempered}/{name}": stamp
+                       for name, stamp in _read_json(os.path.join(folder, tempered, _STAMP)).items()})
+    return {name: stamp["crc32"] for name, stamp in stamps.items()}
+
+
 def _tempered_problem(folder: str) -> str | None:
     """Why the tempered table in `folder` must not be read (None when it is intact)."""
     try:
-        with open(os.path.join(folder, _STAMP), encoding="utf-8") as handle:
-            stamps = json.load(handle)
+        stamps = _read_json(os.path.join(folder, _STAMP))
     except (OSError, ValueError):
         return f"'{folder}' has no readable {_STAMP}"
     for name in (_LOG_PROBS, _Q_LOG_Q):
