@@ -151,4 +151,4 @@ def test_compiled_blocks_fall_back_to_eager_with_one_warning(monkeypatch, caplog
     assert first.item() == pytest.approx(eager.item()) and second.item() == pytest.approx(eager.item())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["compiled_loss: torch.compile cannot run here (RuntimeError: no C++ compiler "
-                        "found); the student's eager block is used"]
+                        "found); the eager formulas are used"]

@@ -13,7 +13,8 @@ in another order); the few per-row and per-target operations (gathers, the targe
 loss sums) stay eager. Each block shape compiles once per process (15-30 s on one CPU core): shapes
 are static, since the dynamic-shape kernels measured slower, and a run sees two or three (the full
 block, a batch's last block, the epoch's last batch). Where torch.compile cannot run (no C++ compiler, an unsupported
-platform), one warning and the eager block for the rest of the process.
+platform), one warning and the eager formulas for the rest of the process (the student's block
+and the CSRec-T main teacher's terms alike).
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class _Compiled:
             except Exception as error:  # torch.compile's failures have no common base class
                 self.failed = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                 getLogger().warning(f"compiled_loss: torch.compile cannot run here ({self.failed}); "
-                                    "the student's eager block is used")
+                                    "the eager formulas are used")
         return function(*args)
 
 
