@@ -11,7 +11,7 @@ from run_scripts.reproduce.converged_sections import OURS, apportion_seed, varia
 from run_scripts.reproduce.results_page import main as report_main, reading
 
 CHOICE = "--beta=0.75 --temperature=6"
-PAPER_GRU4REC_BASE = 16.683  # run_scripts/reproduce/paper_table2_lastfm.csv
+PAPER_GRU4REC_BASE = 16.683  # run_scripts/reproduce/paper_table2.csv
 
 
 def _row(teacher: str, seed: int, recall: float, budget: str, phases: dict | None = None,
@@ -272,3 +272,31 @@ def test_reading_says_seed_for_a_single_seed():
                              "mean": 0.07, "n": 1, "mean_Base": float("nan"), "p_users_vs_Base": float("nan"),
                              "mean_SoftRec": float("nan"), "p_users_vs_SoftRec": float("nan")}])
     assert "(7.000%, 1 seed);" in reading(summary)
+
+
+def test_paper_rows_follow_the_datasets_of_the_results(files, tmp_path):
+    """The paper's Table 2 holds Last.FM and Yelp: each page shows the rows of its own datasets,
+    and the relative change over Base is taken against the same dataset's paper Base."""
+    from run_scripts.reproduce.results_page import paper_table
+
+    paper = paper_table()
+    assert not paper.duplicated(["dataset", "model", "method", "metric"]).any()
+    assert {"lastfm", "yelp"} <= set(paper["dataset"])
+    yelp = pd.read_csv(files["main"]).assign(dataset="yelp")
+    yelp_csv = tmp_path / "yelp.csv"
+    yelp.to_csv(yelp_csv, index=False)
+    text = _page(files, results=str(yelp_csv))
+    paper_section = text.split("## The paper's Table 2")[1].split("\n## ")[0]
+    assert "5.812" in paper_section and "16.683" not in paper_section  # yelp's GRU4Rec Base only
+    assert report_main(["--results", files["main"], str(yelp_csv), "--analyses", "--output", str(files["out"])]) == 0
+    paper_section = files["out"].read_text().split("## The paper's Table 2")[1].split("\n## ")[0]
+    assert "5.812" in paper_section and "16.683" in paper_section
+
+
+def test_phase_tables_are_per_dataset_when_there_are_several(files, tmp_path):
+    yelp_csv = tmp_path / "yelp.csv"
+    pd.read_csv(files["main"]).assign(dataset="yelp").to_csv(yelp_csv, index=False)
+    assert "**GRU4Rec**\n" in _page(files)  # one dataset: named by the model alone
+    assert report_main(["--results", files["main"], str(yelp_csv), "--analyses", "--output", str(files["out"])]) == 0
+    text = files["out"].read_text()
+    assert "**GRU4Rec on lastfm**" in text and "**GRU4Rec on yelp**" in text

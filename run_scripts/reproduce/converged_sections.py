@@ -163,7 +163,8 @@ def _counts_text(counts: dict[str, Any], runs: int, caps: list[int]) -> str:
 
 
 def phases_section(data: pd.DataFrame, markdown: Markdown) -> str:
-    """Per model: a row per (method, seed), a column per phase (best epoch/epochs); then counts."""
+    """Per model (and dataset, when there are several): a row per (method, seed), a column per
+    phase (best epoch/epochs); then counts."""
     has_phases = data["phases"].fillna("").astype(str).str.strip() != "" if "phases" in data else None
     data = data[has_phases] if has_phases is not None else data.iloc[0:0]
     if data.empty:
@@ -171,8 +172,9 @@ def phases_section(data: pd.DataFrame, markdown: Markdown) -> str:
     parts = ["Each cell: best epoch / epochs trained (early stopping on validation NDCG@10); `(cap)`: "
              "trained to the epoch cap without stopping; `reused (...)`: loaded from the teacher store, "
              "trained earlier as the named phase (the same model: same architecture, data, config and seed)."]
-    for model, runs in data.groupby("model", sort=False):
-        parts.append(f"**{model}**\n\n{markdown(phase_table(runs))}")
+    several = data["dataset"].nunique() > 1
+    for (model, dataset), runs in data.groupby(["model", "dataset"], sort=False):
+        parts.append(f"**{model}{f' on {dataset}' if several else ''}**\n\n{markdown(phase_table(runs))}")
     caps = sorted({c for c in (epoch_cap(f) for f in data.get("config_files", pd.Series(dtype=str))) if c})
     parts.append(_counts_text(phase_counts(data), len(data), caps))
     return "\n\n".join(parts)
