@@ -42,6 +42,11 @@ def test_popularity_and_length(tiny_yaml, tmp_path):
     frame = _check(out, "popularity")
     assert set(frame["group"]) == {"popular", "niche"} and set(frame["method"]) == {"SoftRec"}
     assert frame.groupby("method")["users"].sum().eq(40).all()  # every tiny test row in one group
+    # both of the paper's metrics in one file, each the same as alone (Fig. 1 / 3 show Recall and NDCG)
+    assert analyze(["popularity", "--results", results, "--output", out, "--metric", "recall@10", "ndcg@10"]) == 0
+    both = _check(out, "popularity")
+    assert both["metric"].tolist() == ["recall@10"] * 2 + ["ndcg@10"] * 2
+    pd.testing.assert_frame_equal(both[both["metric"] == "ndcg@10"].reset_index(drop=True), frame)
     assert analyze(["length", "--results", results, "--output", out, "--bins", "4", "8"]) == 0
     assert set(_check(out, "length")["group"]) <= {"1-4", "5-8", ">8"}
 

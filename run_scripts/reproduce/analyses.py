@@ -87,40 +87,51 @@ def grouped_user_metric(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], p
     return out
 
 
-def _plot_groups(frame: pd.DataFrame, path: str, metric: str, xlabel: str, kind: str,
-                 group_order: Sequence[str]) -> None:
+def _plot_groups(frame: pd.DataFrame, path: str, xlabel: str, kind: str, group_order: Sequence[str]) -> None:
+    """One panel per (dataset, model), one row of panels per metric of the frame."""
     plt = pyplot()
     panels = list(dict.fromkeys(zip(frame["dataset"], frame["model"])))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (dataset, model) in zip(axes[0], panels):
-        sub = frame[(frame["dataset"] == dataset) & (frame["model"] == model)]
-        methods = ordered(sub["method"], METHOD_ORDER)
-        x = np.arange(len(group_order))
-        width = 0.8 / max(1, len(methods))
-        for i, method in enumerate(methods):
-            rows = sub[sub["method"] == method].set_index("group").reindex(group_order)
-            if kind == "bar":
-                ax.bar(x + i * width - 0.4 + width / 2, rows["value"], width,
-                       yerr=rows["std"].fillna(0), label=method, capsize=2)
-            else:
-                ax.errorbar(x, rows["value"], yerr=rows["std"].fillna(0), marker="o", capsize=2, label=method)
-        ax.set_xticks(x, group_order)
-        ax.set_title(f"{model} on {dataset}")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric)
-        ax.legend(fontsize=8)
+    metrics = list(dict.fromkeys(frame["metric"]))
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(5 * len(panels), 3.6 * len(metrics)),
+                             squeeze=False)
+    for row, metric in enumerate(metrics):
+        for ax, (dataset, model) in zip(axes[row], panels):
+            sub = frame[(frame["dataset"] == dataset) & (frame["model"] == model) & (frame["metric"] == metric)]
+            methods = ordered(sub["method"], METHOD_ORDER)
+            x = np.arange(len(group_order))
+            width = 0.8 / max(1, len(methods))
+            for i, method in enumerate(methods):
+                rows = sub[sub["method"] == method].set_index("group").reindex(group_order)
+                if kind == "bar":
+                    ax.bar(x + i * width - 0.4 + width / 2, rows["value"], width,
+                           yerr=rows["std"].fillna(0), label=method, capsize=2)
+                else:
+                    ax.errorbar(x, rows["value"], yerr=rows["std"].fillna(0), marker="o", capsize=2, label=method)
+            ax.set_xticks(x, group_order)
+            ax.set_title(f"{model} on {dataset}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(metric)
+            ax.legend(fontsize=8)
     save_png(fig, path)
     plt.close(fig)
 
 
-def popularity_analysis(results: Sequence[str], output: str, metric: str = "ndcg@10",
+def _grouped_metrics(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series],
+                     metrics: str | Sequence[str], rating_threshold: float) -> pd.DataFrame:
+    """grouped_user_metric for each metric, stacked (a `metric` column tells them apart)."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    return pd.concat([grouped_user_metric(data, group_of, m, rating_threshold) for m in metrics],
+                     ignore_index=True)
+
+
+def popularity_analysis(results: Sequence[str], output: str, metric: str | Sequence[str] = "ndcg@10",
                         rating_threshold: float = 4.0) -> pd.DataFrame:
     data = load_results(results)
-    frame = grouped_user_metric(
+    frame = _grouped_metrics(
         data, lambda f: f["popular"].astype(str).str.lower().map({"true": "popular", "false": "niche"}),
         metric, rating_threshold)
     write_frame(os.path.join(output, "popularity.csv"), frame)
-    _plot_groups(frame, os.path.join(output, "popularity.png"), metric,
+    _plot_groups(frame, os.path.join(output, "popularity.png"),
                  "user type (next item in the top 20% of training items?)", "bar", ["popular", "niche"])
     return frame
 
@@ -137,14 +148,14 @@ def length_buckets(lengths: pd.Series, edges: Sequence[int]) -> pd.Series:
     return pd.cut(lengths, bins=bins, labels=labels, right=True).astype(str)
 
 
-def length_analysis(results: Sequence[str], output: str, metric: str = "ndcg@10",
+def length_analysis(results: Sequence[str], output: str, metric: str | Sequence[str] = "ndcg@10",
                     edges: Sequence[int] = (5, 10, 15), rating_threshold: float = 4.0) -> pd.DataFrame:
     data = load_results(results)
-    frame = grouped_user_metric(data, lambda f: length_buckets(f["length"], edges), metric, rating_threshold)
+    frame = _grouped_metrics(data, lambda f: length_buckets(f["length"], edges), metric, rating_threshold)
     order = [b for b in length_buckets(pd.Series(range(1, max(edges) + 2)), edges).unique()]
     frame = frame[frame["group"].isin(order)]
     write_frame(os.path.join(output, "length.csv"), frame)
-    _plot_groups(frame, os.path.join(output, "length.png"), metric, "input sequence length", "line", order)
+    _plot_groups(frame, os.path.join(output, "length.png"), "input sequence length", "line", order)
     return frame
 
 
@@ -293,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{name} analysis from benchmark per-user files")
         p.add_argument("--results", nargs="+", required=True, help="benchmark results CSV(s)")
         p.add_argument("--output", default="results/analyses")
-        p.add_argument("--metric", default="ndcg@10")
+        p.add_argument("--metric", nargs="+", default=["ndcg@10"],
+                       help="one or more metrics, e.g. recall@10 ndcg@10 (a row of plots each)")
         p.add_argument("--rating_threshold", type=float, default=4.0)
         if name == "length":
             p.add_argument("--bins", nargs="+", type=int, default=[5, 10, 15],
