@@ -30,7 +30,8 @@
 # "NextItNetLastItem"; the readout stage measures the difference).
 #
 # Resumable: a finished search (its best_config.yaml) is not run again, an interrupted one
-# (Ctrl+C / SIGINT to its python) continues with its finished trials kept, rows already in
+# (Ctrl+C / SIGINT to its python) continues with its finished trials kept (committed, so also on
+# another machine: reproduction_lib.sh, student_search), rows already in
 # docs/results/converged/lastfm.csv are skipped, and trained models are loaded from the teacher
 # store under $STORE (one entry per distinct model: a Base run and the CSRec-M teacher with the
 # same seed are trained once). With COMMIT=1 each finished stage's results are committed;
@@ -50,14 +51,10 @@ source run_scripts/reproduction_lib.sh
 
 case $stage in
 search)
-  chosen=$OUT/hyper/$model
-  if [ -f "$chosen/best_config.yaml" ]; then echo "search for $model already done: $chosen"; exit 0; fi
-  python run_hyper_csrec.py --model="$model" --dataset=lastfm --teacher=model --seed=2020 \
-    --config_files="$files" --params_file=docs/results/lastfm_student_grid.yaml \
-    --teacher_store="$STORE/teacher_store" --output="$STORE/hyper/$model" --resume ${SEARCH_ARGS:-}
-  mkdir -p "$chosen"
-  for f in trials.csv trials.md best_config.yaml summary.txt; do cp "$STORE/hyper/$model/$f" "$chosen/$f"; done
-  MESSAGE="docs/results/converged: $model student search (beta x T, CSRec-M seed 2020)" commit "$chosen"
+  student_search "$OUT/hyper/$model" "$STORE/hyper/$model" \
+    "docs/results/converged: $model student search (beta x T, CSRec-M seed 2020)" \
+    --model="$model" --dataset=lastfm --teacher=model --seed=2020 --config_files="$files" \
+    --params_file=docs/results/lastfm_student_grid.yaml --teacher_store="$STORE/teacher_store" ${SEARCH_ARGS:-}
   ;;
 table)
   choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")

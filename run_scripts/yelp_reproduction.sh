@@ -14,7 +14,8 @@
 # YELP_TXT (default ../shared/data/yelp/Yelp.txt) is the public file (RUCAIBox's CIKM2020-S3Rec,
 # data/Yelp.txt); DATA (default dataset) is where the prepared folders go. Resumable exactly as the
 # Last.FM script: landed rows are skipped, trained phases are loaded from the store under $STORE,
-# COMMIT=1 commits each row as it lands. Run it with OMP_NUM_THREADS=1 beside other work.
+# a stopped search's finished trials are committed and carried over, COMMIT=1 commits each row as
+# it lands. Run it with OMP_NUM_THREADS=1 beside other work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/reproduction_lib.sh
@@ -54,14 +55,11 @@ table)
   ;;
 search)
   prepare yelp
-  chosen=$OUT/hyper/yelp_$model
-  if [ -f "$chosen/best_config.yaml" ]; then echo "search for $model already done: $chosen"; exit 0; fi
-  python run_hyper_csrec.py --model="$model" --dataset=yelp --teacher=model --seed=2020 \
-    --config_files="$files" --params_file=docs/results/lastfm_student_grid.yaml \
-    --teacher_store="$STORE/teacher_store" --data_path="$DATA" --output="$STORE/hyper/$model" --resume ${SEARCH_ARGS:-}
-  mkdir -p "$chosen"
-  for f in trials.csv trials.md best_config.yaml summary.txt; do cp "$STORE/hyper/$model/$f" "$chosen/$f"; done
-  MESSAGE="docs/results/converged: Yelp $model student search (beta x T, CSRec-M seed 2020)" commit "$chosen"
+  student_search "$OUT/hyper/yelp_$model" "$STORE/hyper/$model" \
+    "docs/results/converged: Yelp $model student search (beta x T, CSRec-M seed 2020)" \
+    --model="$model" --dataset=yelp --teacher=model --seed=2020 --config_files="$files" \
+    --params_file=docs/results/lastfm_student_grid.yaml --teacher_store="$STORE/teacher_store" \
+    --data_path="$DATA" ${SEARCH_ARGS:-}
   ;;
 bridge)
   # The authors' windows (end-aligned, overlapping) and evaluation (input items masked), once.

@@ -1,7 +1,7 @@
 """`python run_hyper_csrec.py --model=NARM --teacher=model --dataset=lastfm
 --params_file=properties/hyper/paper_grid.yaml [--num_samples N] [--scheduler asha]
 [--address auto|ray://host:port] [--cpus_per_trial C --gpus_per_trial G] [--num_cpus N]
-[--max_concurrent_trials N] [--output DIR] [--resume]`;
+[--max_concurrent_trials N] [--output DIR] [--resume] [--trials_from DIR]`;
 any other --key=value is fixed for every trial (e.g. --epochs=5)."""
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="?", const=True, default=False, type=parse_flag,
                         action=GivenOnce, help="continue the interrupted search in --output "
                         "(finished trials kept); starts one if there is none")
+    parser.add_argument("--trials_from", action=GivenOnce, default=None,
+                        help="folder of an earlier run of this grid search (its trials.csv and "
+                        "search.json, e.g. a committed copy): its finished points are not run again")
     parser.add_argument("--dry_run", nargs="?", const=True, default=False, type=parse_flag,
                         action=GivenOnce, help="check everything, print the configuration, the trials "
                         "and the teachers they share; write nothing")
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             scheduler=args.scheduler, address=args.address, cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial, num_cpus=args.num_cpus,
             max_concurrent_trials=args.max_concurrent_trials, output=args.output, dry_run=args.dry_run,
-            check_keys=True, resume=args.resume)
+            check_keys=True, resume=args.resume, trials_from=args.trials_from)
         if args.dry_run:
             print(result["plan"])
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from recbole_csrec.trainer import CSRecTrainer
+from recbole_csrec.tune.carried import point_params
 
 
 class TuneReportingTrainer(CSRecTrainer):
@@ -63,7 +64,7 @@ def csrec_trial(params: dict[str, Any], model: str, dataset: str, teacher: str |
     from recbole_csrec.overrides import recbole_argv
 
     use_assigned_cpus()
-    config_dict = {**fixed, **params}
+    config_dict = {**fixed, **point_params(params)}  # a grid over whole points (--trials_from) too
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if config_dict.get("use_gpu") and visible:
         # RecBole sets CUDA_VISIBLE_DEVICES from gpu_id: keep the GPU Ray gave this trial.

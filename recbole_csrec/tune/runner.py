@@ -18,6 +18,8 @@ import yaml
 from recbole_csrec.ray_session import start_ray
 from recbole_csrec.atomic import atomic_file, write_atomic
 from recbole_csrec.errors import CSRecError
+from recbole_csrec.tune.carried import (POINT_KEY, SEARCH_FILE, file_digests, load_carried, point_params,
+                                        remaining_points)
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
 
 SCHEDULERS = ("fifo", "asha")
@@ -52,15 +54,13 @@ def _make_scheduler(name: str, max_t: int):
     return ASHAScheduler(time_attr="training_iteration", max_t=max(1, max_t), grace_period=1)
 
 
-SEARCH_FILE = "search.json"
-
-
 def _search_identity(model: str, dataset: str, teacher: str, config_file_list: list[str] | None,
                      space: SearchSpace, settings: dict[str, Any], num_samples: int,
                      scheduler: str) -> dict[str, Any]:
     """What makes two searches the same search: --resume continues only an identical one."""
     identity = {"model": model, "dataset": dataset, "teacher": teacher,
-                "config_files": config_file_list or [], "grid": space.grid, "sampled": space.sampled,
+                "config_files": config_file_list or [], "config_file_sha256": file_digests(config_file_list),
+                "grid": space.grid, "sampled": space.sampled,
                 "fixed": settings, "num_samples": num_samples, "scheduler": scheduler}
     return json.loads(json.dumps(identity, sort_keys=True, default=str))  # as it reads back
 
@@ -73,7 +73,10 @@ def _check_same_search(output: str, identity: dict[str, Any]) -> None:
         return
     with open(path) as handle:
         stored = json.load(handle)
-    differ = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+    keys = set(stored) | set(identity)
+    if "config_file_sha256" not in stored:  # a search started before digests were recorded
+        keys.discard("config_file_sha256")
+    differ = sorted(k for k in keys if stored.get(k) != identity.get(k))
     if differ:
         raise CSRecError(f"cannot resume: {output} holds a different search (it differs in "
                          f"{', '.join(differ)}); rerun without --resume or with another --output")
@@ -102,7 +105,7 @@ def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any
     for result, trial_config in zip(results, _trial_configs(results)):
         frame = _last_attempt(result.metrics_dataframe)
         row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
-        config = result.config or trial_config
+        config = point_params(result.config or trial_config)
         for key in space.keys:
             row[key] = config.get(key)
         best = None
@@ -124,7 +127,10 @@ def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any
         row["status"] = "error" if error is not None else "ok" if finished else "unfinished"
         row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
         rows.append(row)
+    return _best_first(rows, bigger)
 
+
+def _best_first(rows: list[dict[str, Any]], bigger: bool) -> list[dict[str, Any]]:
     def order(row):
         score = row["valid_score"]
         if math.isnan(score):
@@ -183,13 +189,29 @@ def evaluate_student(model: str, dataset: str, teacher: str | None,
     return dict(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
 
 
+def _train_again(config, teacher: str, config_file_list, config_dict: dict[str, Any],
+                 best: dict[str, Any]) -> dict[str, float]:
+    """Test result of a chosen trial whose weights are not here (carried from another machine):
+    its run again, through the teacher store (a stored student is loaded, not trained)."""
+    from recbole_csrec.overrides import recbole_argv
+    from recbole_csrec.quick_start import run_recbole_csrec
+
+    getLogger().info(f"the chosen trial {best['trial']} ran in an earlier search and its weights "
+                     f"({best['weights'] or 'none'}) are not here: running it again")
+    with recbole_argv():  # the search's own command line is not the run's
+        result = run_recbole_csrec(model=config["model"], dataset=config["dataset"], teacher=teacher,
+                                   config_file_list=config_file_list, config_dict=config_dict, saved=True)
+    return dict(result["test_result"])
+
+
 def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | None = None,
                     config_file_list: list[str] | None = None, fixed: dict[str, Any] | None = None,
                     num_samples: int = 1, scheduler: str = "fifo", address: str | None = None,
                     cpus_per_trial: float = 1, gpus_per_trial: float = 0,
                     output: str | None = None, num_cpus: int | None = None,
                     max_concurrent_trials: int | None = None, dry_run: bool = False,
-                    check_keys: bool = False, resume: bool = False) -> dict[str, Any]:
+                    check_keys: bool = False, resume: bool = False,
+                    trials_from: str | None = None) -> dict[str, Any]:
     """Search `params_file`'s space; every trial trains the student and reports validation
     metrics per epoch; the best trial (on valid_metric) alone is evaluated on test.
 
@@ -202,6 +224,9 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     knows an error. `resume=True` continues the interrupted search in `<output>/ray` (finished
     trials kept; unfinished and failed ones start again) if it is the same search, else starts
     one. Ctrl+C writes the trials so far and raises CSRecError (no best_config.yaml).
+    `trials_from` (a folder with an earlier run's trials.csv and search.json, e.g. a committed
+    copy, when Ray's state is gone) carries that run's finished grid points over: they are not
+    run again and their rows join the table (tune/carried.py).
     """
     logger = getLogger()
     fixed = dict(fixed or {})
@@ -237,11 +262,21 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         settings["use_gpu"] = gpus_per_trial > 0
     identity = _search_identity(config["model"], config["dataset"], teacher, config_file_list,
                                 space, settings, int(num_samples), scheduler)
+    carried = (load_carried(trials_from, identity, space, str(config["valid_metric"]), int(num_samples))
+               if trials_from else [])
     started = time()
-    rows = _fit(config, teacher, config_file_list, settings, space, identity, output,
-                {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
-                 "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "num_cpus": num_cpus,
-                 "max_concurrent_trials": max_concurrent_trials, "resume": resume})
+    rows: list[dict[str, Any]] = []
+    points = remaining_points(space, carried) if carried else None
+    if points is None or points:
+        rows = _fit(config, teacher, config_file_list, settings, space, identity, output,
+                    {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
+                     "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "num_cpus": num_cpus,
+                     "max_concurrent_trials": max_concurrent_trials, "resume": resume, "points": points})
+    else:
+        write_atomic(os.path.join(output, SEARCH_FILE), json.dumps(identity, indent=1) + "\n")
+    ran = {tuple(row[k] for k in space.grid) for row in rows if row["status"] == "ok"}
+    rows = _best_first(rows + [row for row in carried if tuple(row[k] for k in space.grid) not in ran],
+                       bool(config["valid_metric_bigger"]))
     return _report(rows, config, teacher, config_file_list, settings, space, fixed, output, time() - started)
 
 
@@ -293,8 +328,11 @@ def _fit(config, teacher: str, config_file_list, settings: dict[str, Any], space
                                        restart_errored=True)
         else:
             write_atomic(os.path.join(output, SEARCH_FILE), json.dumps(identity, indent=1) + "\n")
+            # a grid that lost its carried points (--trials_from) runs a grid over whole points
+            points = ray_args["points"]
+            param_space = space.to_ray() if points is None else {POINT_KEY: tune.grid_search(points)}
             tuner = tune.Tuner(
-                trainable, param_space=space.to_ray(),
+                trainable, param_space=param_space,
                 tune_config=tune.TuneConfig(
                     metric="valid_score", mode="max" if bigger else "min", num_samples=ray_args["num_samples"],
                     scheduler=_make_scheduler(ray_args["scheduler"], int(config["epochs"])),
@@ -325,8 +363,11 @@ def _report(rows: list[dict[str, Any]], config, teacher: str, config_file_list, 
         raise CSRecError(f"all {len(rows)} trials failed; see {md_path} and {output}/ray")
     best = ok[0]
     best_params = {key: best[key] for key in space.keys}
-    test_result = evaluate_student(config["model"], config["dataset"], teacher, config_file_list,
-                                   {**settings, **best_params}, best["weights"])
+    if os.path.isfile(best["weights"]):
+        test_result = evaluate_student(config["model"], config["dataset"], teacher, config_file_list,
+                                       {**settings, **best_params}, best["weights"])
+    else:
+        test_result = _train_again(config, teacher, config_file_list, {**settings, **best_params}, best)
     best_yaml = os.path.join(output, "best_config.yaml")
     best_config = {"teacher": teacher, **fixed, **best_params, "teacher_store": settings["teacher_store"]}
     write_atomic(best_yaml, f"# best of {len(rows)} trials on valid {valid_metric} "

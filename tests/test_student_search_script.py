@@ -1,0 +1,49 @@
+"""run_scripts/reproduction_lib.sh's student_search: a stopped search's finished trials are kept
+(copied where they are committed) and the next call carries them over with --trials_from.
+The search itself is a stand-in `python` here (the search is tested in test_tune_carried.py)."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Records its arguments, writes the tables a search writes, and exits with $FAKE_RC (a stopped
+# search writes no best_config.yaml).
+FAKE_PYTHON = """#!/usr/bin/env bash
+echo "$@" >> "$CALLS"
+for a in "$@"; do case $a in --output=*) out=${a#--output=};; esac; done
+mkdir -p "$out"; echo "trials of call $(wc -l < "$CALLS")" > "$out/trials.csv"
+touch "$out/trials.md" "$out/search.json"
+[ "$FAKE_RC" = 0 ] && touch "$out/best_config.yaml" "$out/summary.txt"
+exit "$FAKE_RC"
+"""
+
+
+def _call(tmp_path, rc: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "FAKE_RC": str(rc),
+           "CALLS": str(tmp_path / "calls.txt"), "COMMIT": "0"}
+    script = (f"source {WORKTREE}/run_scripts/reproduction_lib.sh; "
+              f"student_search {tmp_path / 'chosen'} {tmp_path / 'out'} 'msg' --model=GRU4Rec")
+    return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+
+
+def test_stopped_search_is_kept_and_carried_over(tmp_path):
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    chosen = tmp_path / "chosen"
+
+    assert _call(tmp_path, 1).returncode == 1  # stopped: its trials are kept, no best point
+    assert (chosen / "trials.csv").read_text() == "trials of call 1\n" and (chosen / "search.json").exists()
+    assert not (chosen / "best_config.yaml").exists()
+    assert _call(tmp_path, 0).returncode == 0  # the next call carries them over and finishes
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert "--trials_from" not in calls[0]
+    assert f"--trials_from={chosen}" in calls[1].split() and "--resume" in calls[1].split()
+    assert (chosen / "best_config.yaml").exists() and (chosen / "trials.csv").read_text() == "trials of call 2\n"
+    result = _call(tmp_path, 0)  # done: not run again
+    assert result.returncode == 0 and "search already done" in result.stdout
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 2
