@@ -10,6 +10,8 @@
 #                                                            # (CSRec-M, seed 2020)
 #   bash run_scripts/yelp_reproduction.sh bridge MODEL       # Base and CSRec-M, seed 2020, under the
 #                                                            # authors' protocol
+#   bash run_scripts/yelp_reproduction.sh analyses           # popular/niche users (Fig. 1 / 3a) from
+#                                                            # the table's per-user files
 #
 # YELP_TXT (default ../shared/data/yelp/Yelp.txt) is the public file (RUCAIBox's CIKM2020-S3Rec,
 # data/Yelp.txt); DATA (default dataset) is where the prepared folders go. Resumable exactly as the
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/reproduction_lib.sh
-usage="usage: yelp_reproduction.sh prepare|table|search|bridge [MODEL]"
+usage="usage: yelp_reproduction.sh prepare|table|search|bridge|analyses [MODEL]"
 stage=${1:?$usage}
 model=${2:-GRU4Rec}
 YELP_TXT=${YELP_TXT:-../shared/data/yelp/Yelp.txt}
@@ -70,6 +72,14 @@ bridge)
     --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $choice || true
   MESSAGE="docs/results/converged: Yelp $model bridge rows" commit $OUT/yelp_bridge.csv $OUT/per_user
   ;;
+analyses)
+  # The paper's Fig. 1 / 3a from the table's per-user files (no training): popular- vs niche-type
+  # users (next item among the 20% most frequent training items), Recall@10 and NDCG@10; rerun as
+  # rows land.
+  python run_scripts/analyze.py popularity --results $OUT/yelp.csv --output $OUT/analyses_yelp \
+    --metric recall@10 ndcg@10
+  MESSAGE="docs/results/converged: Yelp popular/niche-user analysis" commit $OUT/analyses_yelp
+  ;;
 *)
-  echo "unknown stage '$stage': accepted are prepare, table, search, bridge" >&2; exit 2 ;;
+  echo "unknown stage '$stage': accepted are prepare, table, search, bridge, analyses" >&2; exit 2 ;;
 esac
