@@ -108,10 +108,13 @@ def _plot_groups(frame: pd.DataFrame, path: str, xlabel: str, kind: str, group_o
                 else:
                     ax.errorbar(x, rows["value"], yerr=rows["std"].fillna(0), marker="o", capsize=2, label=method)
             ax.set_xticks(x, group_order)
-            ax.set_title(f"{model} on {dataset}")
-            ax.set_xlabel(xlabel)
+            if row == 0:
+                ax.set_title(f"{model} on {dataset}")
+            if row == len(metrics) - 1:
+                ax.set_xlabel(xlabel)
             ax.set_ylabel(metric)
             ax.legend(fontsize=8)
+    fig.tight_layout()
     save_png(fig, path)
     plt.close(fig)
 
