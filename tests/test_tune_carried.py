@@ -60,6 +60,9 @@ def test_carried_points_are_not_run_again(tiny_data, tmp_path):
 
     # The Ray state and the store are gone (another output, another store); one point finished.
     _keep_only(tmp_path / "a", 0.25)
+    plan = _search(tiny_data, space, tmp_path / "b", trials_from=str(tmp_path / "a"), dry_run=True)["plan"]
+    assert "1 finished trial(s), not run again; 1 grid point(s) to run: beta=0.75" in plan
+    assert not os.path.exists(tmp_path / "b")  # a dry run writes nothing
     second = _search(tiny_data, space, tmp_path / "b", trials_from=str(tmp_path / "a"))
     assert _ray_trials(tmp_path / "b") == 1  # only beta 0.75 ran
     rows = {row["beta"]: row for row in second["rows"]}

@@ -248,25 +248,31 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
         logger.warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
     default_output = os.path.join("results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}")
     output = os.path.abspath(output or default_output)
+    absolute_files = [os.path.abspath(p) for p in config_file_list] if config_file_list else None
+    settings = _fixed_settings(config, fixed, output)
+    if "use_gpu" not in settings:
+        settings["use_gpu"] = gpus_per_trial > 0
+    identity = _search_identity(config["model"], config["dataset"], teacher, absolute_files,
+                                space, settings, int(num_samples), scheduler)
+    carried = (load_carried(trials_from, identity, space, str(config["valid_metric"]), int(num_samples))
+               if trials_from else [])
+    points = remaining_points(space, carried) if carried else None
     if dry_run:
-        return {"plan": _dry_run_plan(config, teacher_config, space, fixed, config_file_list, num_samples,
-                                      scheduler, output, dropped)}
+        plan = _dry_run_plan(config, teacher_config, space, fixed, config_file_list, num_samples,
+                             scheduler, output, dropped)
+        if carried:
+            plan += (f"\ncarried from {trials_from}: {len(carried)} finished trial(s), not run again; "
+                     f"{len(points)} grid point(s) to run: "
+                     + ("; ".join(" ".join(f"{k}={v}" for k, v in p.items()) for p in points) or "none"))
+        return {"plan": plan}
 
     from recbole_csrec.data import ensure_dataset_files
 
     ensure_dataset_files(config)  # build a built-in dataset once, before trials race for it
     os.makedirs(output, exist_ok=True)
-    config_file_list = [os.path.abspath(p) for p in config_file_list] if config_file_list else None
-    settings = _fixed_settings(config, fixed, output)
-    if "use_gpu" not in settings:
-        settings["use_gpu"] = gpus_per_trial > 0
-    identity = _search_identity(config["model"], config["dataset"], teacher, config_file_list,
-                                space, settings, int(num_samples), scheduler)
-    carried = (load_carried(trials_from, identity, space, str(config["valid_metric"]), int(num_samples))
-               if trials_from else [])
+    config_file_list = absolute_files
     started = time()
     rows: list[dict[str, Any]] = []
-    points = remaining_points(space, carried) if carried else None
     if points is None or points:
         rows = _fit(config, teacher, config_file_list, settings, space, identity, output,
                     {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
