@@ -53,7 +53,7 @@ def grid_points(space: SearchSpace) -> list[dict[str, Any]]:
     """Every point of the grid, in Ray's order (the last key varies slowest)."""
     keys = list(space.grid)
     combos = itertools.product(*(space.grid[k] for k in reversed(keys)))
-    return [dict(zip(reversed(keys), combo)) for combo in combos]
+    return [{k: point[k] for k in keys} for point in (dict(zip(reversed(keys), c)) for c in combos)]
 
 
 def point_params(config: dict[str, Any]) -> dict[str, Any]:
