@@ -15,6 +15,7 @@
 #                                                          # the authors' Base batch size (64)
 #   bash run_scripts/lastfm_reproduction.sh allpositions MODEL # Base and CSRec-M x SEEDS with
 #                                                          # all_positions=True (docs/performance.md)
+#   bash run_scripts/lastfm_reproduction.sh bf16 MODEL     # the same with bf16=True (CPUs with bf16 units)
 #   bash run_scripts/lastfm_reproduction.sh topk MODEL       # CSRec-M on top-K soft labels (K = 0 exact, 64, 256;
 #                                                          # SEEDS default 2020) beside the exact row
 #   bash run_scripts/lastfm_reproduction.sh normalizer MODEL # CSRec-T with the importance normaliser forced
@@ -40,14 +41,27 @@
 # one lane TEACHERS="data training", the other TEACHERS="none pop model"; a landed row is skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|topk|normalizer|readout|analyses MODEL}
-model=${2:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|topk|normalizer|readout|analyses MODEL}
+stage=${1:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|bf16|topk|normalizer|readout|analyses MODEL}
+model=${2:?usage: lastfm_reproduction.sh search|table|bridge|allpositions|bf16|topk|normalizer|readout|analyses MODEL}
 STORE=${STORE:-results/lastfm_converged}
 OUT=docs/results/converged
 files="docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml"
 [ -f "docs/results/lastfm_budget_${model}.yaml" ] || { echo "no pinned settings for model '$model': docs/results/lastfm_budget_${model}.yaml" >&2; exit 2; }
 
 source run_scripts/reproduction_lib.sh
+
+variant_rows() {  # variant_rows --KEY=VALUE CSV: Base and CSRec-M x SEEDS with one setting changed
+  local setting=$1 csv=$2 seed teacher choice
+  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
+  for seed in ${SEEDS:-2020 2021 2022}; do
+    for teacher in ${TEACHERS:-none model}; do
+      python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets lastfm --seeds "$seed" \
+        --config_files $files --output "$csv" --no_table "$setting" \
+        --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
+      MESSAGE="docs/results/converged: $model $setting $teacher seed $seed" commit "$csv" $OUT/per_user
+    done
+  done
+}
 
 case $stage in
 search)
@@ -98,15 +112,12 @@ bridge)
 allpositions)
   # all_positions=True (one forward pass per window; docs/performance.md) for Base and CSRec-M at
   # the table's beta/T, beside the table's per-row rows; its own file and store entries.
-  choice=$(student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model")
-  for seed in ${SEEDS:-2020 2021 2022}; do
-    for teacher in ${TEACHERS:-none model}; do
-      python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets lastfm --seeds "$seed" \
-        --config_files $files --output $OUT/lastfm_all_positions.csv --no_table --all_positions=True \
-        --checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" $choice || true
-      MESSAGE="docs/results/converged: $model all_positions $teacher seed $seed" commit $OUT/lastfm_all_positions.csv $OUT/per_user
-    done
-  done
+  variant_rows --all_positions=True $OUT/lastfm_all_positions.csv
+  ;;
+bf16)
+  # bf16=True (bf16 matmuls, fp32 softmax statistics and loss; docs/performance.md) for Base and
+  # CSRec-M, beside the table's fp32 rows; only where the CPU has bf16 units (else fp32 runs).
+  variant_rows --bf16=True $OUT/lastfm_bf16.csv
   ;;
 topk)
   # CSRec-M with the top-K soft-label approximation (K in ${KS:-0 64 256}; 0 = the exact table, which
@@ -160,5 +171,5 @@ analyses)
   MESSAGE="docs/results/converged: $model analyses" commit $OUT/analyses
   ;;
 *)
-  echo "unknown stage '$stage': accepted are search, table, bridge, allpositions, topk, normalizer, readout, analyses" >&2; exit 2 ;;
+  echo "unknown stage '$stage': accepted are search, table, bridge, allpositions, bf16, topk, normalizer, readout, analyses" >&2; exit 2 ;;
 esac
