@@ -65,10 +65,11 @@ def test_fused_equals_unfused(tiny_data, model, kind):
 
 
 @pytest.mark.parametrize("model", ["GRU4Rec", "SASRec"])
-@pytest.mark.parametrize("kind", ["on-the-fly forward", "cached forward"])
-def test_compiled_blocks_equal_unfused(tiny_data, model, kind):
+@pytest.mark.parametrize("kind,rows", [("on-the-fly forward", 64), ("cached forward", 64), ("cached forward", 37)])
+def test_compiled_blocks_equal_unfused(tiny_data, model, kind, rows):
     """`compiled_loss`: the same loss and gradients with the student's block compiled by
-    torch.compile (one compile for the whole session: the shapes repeat)."""
+    torch.compile (one compile for the whole session: the shapes repeat; 37 rows are padded to
+    the 64-row bucket and the padding dropped)."""
     from recbole_csrec.model.compiled_blocks import COMPILED
 
     config, train_data = _setup(tiny_data, model)
@@ -78,6 +79,7 @@ def test_compiled_blocks_equal_unfused(tiny_data, model, kind):
     if kind.startswith("cached"):
         soft_labels = build_soft_label_cache(soft_labels, dataset)
     batch = next(iter(train_data))
+    batch = batch[torch.arange(rows)]
     parts, grads, _ = _step(config, dataset, model, soft_labels, batch, fused=False)
     compiled_parts, compiled_grads, recorder = _step(config, dataset, model, soft_labels, batch, True, True)
     assert COMPILED.failed is None and recorder.compiled and recorder.fused_calls == 1
@@ -85,6 +87,17 @@ def test_compiled_blocks_equal_unfused(tiny_data, model, kind):
     assert set(compiled_grads) == set(grads)
     for name, grad in grads.items():
         assert torch.allclose(compiled_grads[name], grad, atol=1e-6, rtol=1e-4), name
+
+
+def test_row_buckets():
+    from recbole_csrec.model.compiled_blocks import ROW_BUCKET, bucket_rows
+
+    z, q = torch.randn(37, 5), torch.randn(37, 5).half()
+    pz, pq = bucket_rows(z, q)
+    assert pz.shape == (ROW_BUCKET, 5) and pq.dtype == torch.float16
+    assert torch.equal(pz[:37], z) and not pz[37:].any()
+    full = torch.randn(2 * ROW_BUCKET, 3)
+    assert bucket_rows(full)[0] is full  # already a multiple: no copy
 
 
 def test_blocks_cover_every_row(monkeypatch):

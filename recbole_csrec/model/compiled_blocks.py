@@ -11,8 +11,10 @@ gradient tensor), so Base and the teachers keep it.
 Same formulas as model/output_layer.py's eager block (to float rounding: the compiled loops sum
 in another order); the few per-row and per-target operations (gathers, the target's scatter, the
 loss sums) stay eager. Each block shape compiles once per process (15-30 s on one CPU core): shapes
-are static, since the dynamic-shape kernels measured slower, and a run sees two or three (the full
-block, a batch's last block, the epoch's last batch). Where torch.compile cannot run (no C++ compiler, an unsupported
+are static, since the dynamic-shape kernels measured slower, and a block's rows are padded up to a
+multiple of ROW_BUCKET, so that a run compiles a few shapes however its row counts vary
+(all_positions batches hold whole windows: 240, 251, ... rows; torch stops compiling a function
+after 8 shapes). Where torch.compile cannot run (no C++ compiler, an unsupported
 platform), one warning and the eager formulas for the rest of the process (the student's block
 and the CSRec-T main teacher's terms alike).
 """
@@ -27,6 +29,16 @@ from recbole_csrec.loss import log1mexp, neg_entropy_of_soft_label
 from recbole_csrec.soft_labels.base import SoftLabelBatch
 
 BlockFn = Callable[[torch.Tensor, slice], tuple[torch.Tensor, torch.Tensor]]
+ROW_BUCKET = 64  # block rows are padded to a multiple of this before the compiled math
+
+
+def bucket_rows(*blocks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The blocks with zero rows appended up to a multiple of ROW_BUCKET (their own rows first)."""
+    rows = blocks[0].shape[0]
+    extra = -rows % ROW_BUCKET
+    if not extra:
+        return blocks
+    return tuple(torch.nn.functional.pad(b, (0, 0, 0, extra)) for b in blocks)
 
 
 def _student_math(z: torch.Tensor, log_q: torch.Tensor, beta: float):
@@ -82,7 +94,9 @@ def compiled_forward_kl_block(target: torch.Tensor, soft_labels: SoftLabelBatch,
         # r's negative entropy needs q only at the target: the target columns, gathered
         neg_entropy_r = neg_entropy_of_soft_label(log_q_t.exp(), log_q_t, torch.zeros_like(index), q_log_q)
         z_t = z.gather(1, index)
-        dz, lse, lse_real, q_dot_z, p_pad, q_pad = COMPILED(_student_math, z, log_q, float(beta))
+        rows = z.shape[0]
+        outputs = COMPILED(_student_math, *bucket_rows(z, log_q), float(beta))
+        dz, lse, lse_real, q_dot_z, p_pad, q_pad = (t[:rows] for t in outputs)  # padded rows dropped
         ce_rows = lse - z_t
         kl_rows = neg_entropy_r.unsqueeze(1) - 0.5 * q_dot_z - 0.5 * z_t + lse_real
         objective = ((1.0 - beta) * ce_rows + beta * kl_rows).sum()
