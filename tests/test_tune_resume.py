@@ -17,7 +17,7 @@ import pytest
 from recbole_csrec import CSRecError
 from recbole_csrec.tune import SearchSpace, run_hyper_csrec
 from recbole_csrec.tune.cli import main as hyper_main
-from recbole_csrec.tune.runner import _trial_rows
+from recbole_csrec.tune.trials import trial_rows
 from tests.conftest import TINY_NAME, fast_config
 
 WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,7 +132,7 @@ def test_resume_flag_must_be_a_boolean(tmp_path, capsys):
 
 
 class _FakeResultGrid(list):
-    """Ray 2.6.3's ResultGrid as `_trial_rows` reads it: results in the order of
+    """Ray 2.6.3's ResultGrid as `trial_rows` reads it: results in the order of
     `_experiment_analysis.trials`; a never-started trial's result has no metrics, so no config."""
 
     def __init__(self, results, trial_configs):
@@ -154,7 +154,7 @@ def test_a_never_started_trial_reports_its_grid_point():
     grid = _FakeResultGrid([_fake_result(points[0], True, [0.1, 0.2]),
                             _fake_result(points[1], False, [0.1]),
                             _fake_result(points[2], False)], points)
-    rows = _trial_rows(grid, SearchSpace(grid={"beta": [0.25, 0.5, 0.75]}), bigger=True)
+    rows = trial_rows(grid, SearchSpace(grid={"beta": [0.25, 0.5, 0.75]}), bigger=True)
     assert [(row["beta"], row["status"]) for row in rows] == [
         (0.25, "ok"), (0.5, "unfinished"), (0.75, "unfinished")]
     assert rows[2]["epochs"] == 0

@@ -125,3 +125,10 @@ def remaining_points(space: SearchSpace, carried: list[dict[str, Any]]) -> list[
     """The grid points no carried row covers, in grid order."""
     done = [{k: row[k] for k in space.grid} for row in carried]
     return [p for p in grid_points(space) if p not in done]
+
+
+def carried_line(folder: str, carried: list[dict[str, Any]], points: list[dict[str, Any]]) -> str:
+    """What --dry_run says of the carried trials and the points left to run."""
+    shown = "; ".join(" ".join(f"{k}={v}" for k, v in p.items()) for p in points) or "none"
+    return (f"carried from {folder}: {len(carried)} finished trial(s), not run again; "
+            f"{len(points)} grid point(s) to run: {shown}")

@@ -5,7 +5,6 @@ package installed, and `teacher_store` / `output` must be on storage they all sh
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -16,11 +15,12 @@ from typing import Any
 import yaml
 
 from recbole_csrec.ray_session import start_ray
-from recbole_csrec.atomic import atomic_file, write_atomic
+from recbole_csrec.atomic import write_atomic
 from recbole_csrec.errors import CSRecError
-from recbole_csrec.tune.carried import (POINT_KEY, SEARCH_FILE, file_digests, load_carried, point_params,
+from recbole_csrec.tune.carried import (POINT_KEY, SEARCH_FILE, carried_line, file_digests, load_carried,
                                         remaining_points)
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
+from recbole_csrec.tune.trials import best_first, trial_rows, write_tables
 
 SCHEDULERS = ("fifo", "asha")
 
@@ -80,92 +80,6 @@ def _check_same_search(output: str, identity: dict[str, Any]) -> None:
     if differ:
         raise CSRecError(f"cannot resume: {output} holds a different search (it differs in "
                          f"{', '.join(differ)}); rerun without --resume or with another --output")
-
-
-def _last_attempt(frame):
-    """A trial restarted by --resume trains from scratch, and Ray appends the new epochs to the
-    cut-off attempt's: keep the rows from the last restart (where `epoch` stops growing)."""
-    if frame is None or "epoch" not in frame or not len(frame):
-        return frame
-    restarts = [i for i in range(1, len(frame)) if frame["epoch"].iloc[i] <= frame["epoch"].iloc[i - 1]]
-    return frame.iloc[restarts[-1]:] if restarts else frame
-
-
-def _trial_configs(results) -> list[dict[str, Any]]:
-    """Each trial's config (its sampled parameters), in the results' order. `Result.config` is
-    read from the trial's last report, so a trial that never started (a search stopped early)
-    has none; Ray 2.6's ResultGrid keeps its trials, whose configs are set before they start."""
-    trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
-    configs = [dict(getattr(trial, "config", None) or {}) for trial in trials]
-    return configs if len(configs) == len(results) else [{} for _ in results]
-
-
-def _trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
-    rows = []
-    for result, trial_config in zip(results, _trial_configs(results)):
-        frame = _last_attempt(result.metrics_dataframe)
-        row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
-        config = point_params(result.config or trial_config)
-        for key in space.keys:
-            row[key] = config.get(key)
-        best = None
-        if frame is not None and "valid_score" in frame and len(frame):
-            index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
-            best = frame.loc[index]
-            row["valid_score"] = float(best["valid_score"])
-            row["best_epoch"] = int(best["epoch"])
-            row["epochs"] = int(len(frame))
-            row["weights"] = str(best["weights"])
-            for column in frame.columns:
-                if "@" in column:
-                    row[column] = float(best[column])
-        else:
-            row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
-        error = getattr(result, "error", None)
-        # A search stopped by Ctrl+C/SIGINT returns normally; its cut-off trials never said done.
-        finished = bool((result.metrics or {}).get("done"))
-        row["status"] = "error" if error is not None else "ok" if finished else "unfinished"
-        row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
-        rows.append(row)
-    return _best_first(rows, bigger)
-
-
-def _best_first(rows: list[dict[str, Any]], bigger: bool) -> list[dict[str, Any]]:
-    def order(row):
-        score = row["valid_score"]
-        if math.isnan(score):
-            return (1, 0.0)
-        return (0, -score if bigger else score)
-
-    return sorted(rows, key=order)
-
-
-def _write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) -> tuple[str, str]:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
-    renamed = {"valid_score": f"valid {valid_metric.lower()}"}
-    csv_path = os.path.join(output, "trials.csv")
-    with atomic_file(csv_path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([renamed.get(c, c) for c in columns])
-        for row in rows:
-            writer.writerow([row.get(c, "") for c in columns])
-
-    shown = [c for c in columns if c not in ("weights",)]
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "nan" if math.isnan(value) else f"{value:.4f}"
-        return str(value).replace("|", "\\|")
-
-    lines = ["| rank | " + " | ".join(renamed.get(c, c) for c in shown) + " |",
-             "|---|" + "---|" * len(shown)]
-    for rank, row in enumerate(rows, 1):
-        lines.append(f"| {rank} | " + " | ".join(cell(row.get(c, "")) for c in shown) + " |")
-    md_path = os.path.join(output, "trials.md")
-    write_atomic(md_path, "\n".join(lines) + "\n")
-    return csv_path, md_path
 
 
 def evaluate_student(model: str, dataset: str, teacher: str | None,
@@ -234,37 +148,20 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     space = load_search_space(params_file)
     logger.info(f"search space from {space.source}")  # the file actually read (a local one, or the shipped copy)
     config, teacher_config = _build(model, dataset, teacher, config_file_list, fixed, "command line")
-    if check_keys:
-        from recbole_csrec.overrides import check_known_keys
-
-        check_known_keys(fixed, config.known_keys() | teacher_config.known_keys())
     teacher = config["teacher"]
-
-    def check_value(key: str, value: Any) -> None:
-        _build(model, dataset, teacher, config_file_list, {**fixed, key: value})
-
-    dropped = check_space(space, config.known_keys() | set(config.final_config_dict), teacher, check_value)
-    for key in dropped:
-        logger.warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
+    dropped = _check_keys_and_space(config, teacher_config, space, fixed, config_file_list, check_keys)
     default_output = os.path.join("results", "hyper", f"{config['model']}-{config['dataset']}-{teacher}")
     output = os.path.abspath(output or default_output)
     absolute_files = [os.path.abspath(p) for p in config_file_list] if config_file_list else None
-    settings = _fixed_settings(config, fixed, output)
-    if "use_gpu" not in settings:
-        settings["use_gpu"] = gpus_per_trial > 0
-    identity = _search_identity(config["model"], config["dataset"], teacher, absolute_files,
-                                space, settings, int(num_samples), scheduler)
+    settings, identity = _settings_and_identity(config, teacher, absolute_files, space, fixed, output,
+                                                gpus_per_trial, int(num_samples), scheduler)
     carried = (load_carried(trials_from, identity, space, str(config["valid_metric"]), int(num_samples))
                if trials_from else [])
     points = remaining_points(space, carried) if carried else None
     if dry_run:
         plan = _dry_run_plan(config, teacher_config, space, fixed, config_file_list, num_samples,
                              scheduler, output, dropped)
-        if carried:
-            plan += (f"\ncarried from {trials_from}: {len(carried)} finished trial(s), not run again; "
-                     f"{len(points)} grid point(s) to run: "
-                     + ("; ".join(" ".join(f"{k}={v}" for k, v in p.items()) for p in points) or "none"))
-        return {"plan": plan}
+        return {"plan": plan + (f"\n{carried_line(trials_from, carried, points)}" if carried else "")}
 
     from recbole_csrec.data import ensure_dataset_files
 
@@ -272,18 +169,58 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
     os.makedirs(output, exist_ok=True)
     config_file_list = absolute_files
     started = time()
+    rows = _fit_remaining(config, teacher, config_file_list, settings, space, identity, output, carried, points,
+                          {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
+                           "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
+                           "num_cpus": num_cpus, "max_concurrent_trials": max_concurrent_trials,
+                           "resume": resume, "points": points})
+    return _report(rows, config, teacher, config_file_list, settings, space, fixed, output, time() - started)
+
+
+def _check_keys_and_space(config, teacher_config, space: SearchSpace, fixed: dict[str, Any],
+                          config_file_list, check_keys: bool) -> list[str]:
+    """Unknown fixed keys (from the command line) and the space's keys and values, checked before
+    Ray starts; returns the searched keys dropped because this teacher never reads them."""
+    model, dataset, teacher = config["model"], config["dataset"], config["teacher"]
+    if check_keys:
+        from recbole_csrec.overrides import check_known_keys
+
+        check_known_keys(fixed, config.known_keys() | teacher_config.known_keys())
+
+    def check_value(key: str, value: Any) -> None:
+        _build(model, dataset, teacher, config_file_list, {**fixed, key: value})
+
+    dropped = check_space(space, config.known_keys() | set(config.final_config_dict), teacher, check_value)
+    for key in dropped:
+        getLogger().warning(f"search: '{key}' does not act on teacher '{teacher}': not searched")
+    return dropped
+
+
+def _settings_and_identity(config, teacher: str, config_file_list: list[str] | None, space: SearchSpace,
+                           fixed: dict[str, Any], output: str, gpus_per_trial: float, num_samples: int,
+                           scheduler: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every trial's fixed settings, and the identity of the search (search.json)."""
+    settings = _fixed_settings(config, fixed, output)
+    if "use_gpu" not in settings:
+        settings["use_gpu"] = gpus_per_trial > 0
+    identity = _search_identity(config["model"], config["dataset"], teacher, config_file_list,
+                                space, settings, num_samples, scheduler)
+    return settings, identity
+
+
+def _fit_remaining(config, teacher: str, config_file_list, settings: dict[str, Any], space: SearchSpace,
+                   identity: dict[str, Any], output: str, carried: list[dict[str, Any]],
+                   points: list[dict[str, Any]] | None, ray_args: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trials Ray runs (all, or the points no carried row covers) beside the carried rows,
+    best first; a trial run here replaces a carried row of its point."""
     rows: list[dict[str, Any]] = []
     if points is None or points:
-        rows = _fit(config, teacher, config_file_list, settings, space, identity, output,
-                    {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
-                     "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, "num_cpus": num_cpus,
-                     "max_concurrent_trials": max_concurrent_trials, "resume": resume, "points": points})
-    else:
+        rows = _fit(config, teacher, config_file_list, settings, space, identity, output, ray_args)
+    else:  # every point carried: nothing for Ray to do
         write_atomic(os.path.join(output, SEARCH_FILE), json.dumps(identity, indent=1) + "\n")
     ran = {tuple(row[k] for k in space.grid) for row in rows if row["status"] == "ok"}
-    rows = _best_first(rows + [row for row in carried if tuple(row[k] for k in space.grid) not in ran],
+    return best_first(rows + [row for row in carried if tuple(row[k] for k in space.grid) not in ran],
                        bool(config["valid_metric_bigger"]))
-    return _report(rows, config, teacher, config_file_list, settings, space, fixed, output, time() - started)
 
 
 def _dry_run_plan(config, teacher_config, space: SearchSpace, fixed: dict[str, Any], config_file_list,
@@ -346,7 +283,7 @@ def _fit(config, teacher: str, config_file_list, settings: dict[str, Any], space
                 run_config=air.RunConfig(
                     name=name, storage_path=os.path.join(output, "ray"), verbose=1,
                     failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
-        return _trial_rows(tuner.fit(), space, bigger)
+        return trial_rows(tuner.fit(), space, bigger)
     finally:
         if we_started:
             import ray
@@ -358,7 +295,7 @@ def _report(rows: list[dict[str, Any]], config, teacher: str, config_file_list, 
             space: SearchSpace, fixed: dict[str, Any], output: str, seconds: float) -> dict[str, Any]:
     """The trial tables, the best trial's test result, best_config.yaml and the summary line."""
     valid_metric = str(config["valid_metric"])
-    csv_path, md_path = _write_tables(rows, output, valid_metric)
+    csv_path, md_path = write_tables(rows, output, valid_metric)
     unfinished = sum(row["status"] == "unfinished" for row in rows)
     if unfinished:
         raise CSRecError(f"search interrupted: {unfinished} of {len(rows)} trials unfinished (see "

@@ -1,0 +1,98 @@
+"""The trials table: one row per trial from Ray's results (its best validation epoch), best
+first, written as trials.csv and trials.md."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any
+
+from recbole_csrec.atomic import atomic_file, write_atomic
+from recbole_csrec.tune.carried import point_params
+from recbole_csrec.tune.space import SearchSpace
+
+
+def _last_attempt(frame):
+    """A trial restarted by --resume trains from scratch, and Ray appends the new epochs to the
+    cut-off attempt's: keep the rows from the last restart (where `epoch` stops growing)."""
+    if frame is None or "epoch" not in frame or not len(frame):
+        return frame
+    restarts = [i for i in range(1, len(frame)) if frame["epoch"].iloc[i] <= frame["epoch"].iloc[i - 1]]
+    return frame.iloc[restarts[-1]:] if restarts else frame
+
+
+def _trial_configs(results) -> list[dict[str, Any]]:
+    """Each trial's config (its sampled parameters), in the results' order. `Result.config` is
+    read from the trial's last report, so a trial that never started (a search stopped early)
+    has none; Ray 2.6's ResultGrid keeps its trials, whose configs are set before they start."""
+    trials = getattr(getattr(results, "_experiment_analysis", None), "trials", None) or []
+    configs = [dict(getattr(trial, "config", None) or {}) for trial in trials]
+    return configs if len(configs) == len(results) else [{} for _ in results]
+
+
+def trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
+    rows = []
+    for result, trial_config in zip(results, _trial_configs(results)):
+        frame = _last_attempt(result.metrics_dataframe)
+        row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
+        config = point_params(result.config or trial_config)
+        for key in space.keys:
+            row[key] = config.get(key)
+        best = None
+        if frame is not None and "valid_score" in frame and len(frame):
+            index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
+            best = frame.loc[index]
+            row["valid_score"] = float(best["valid_score"])
+            row["best_epoch"] = int(best["epoch"])
+            row["epochs"] = int(len(frame))
+            row["weights"] = str(best["weights"])
+            for column in frame.columns:
+                if "@" in column:
+                    row[column] = float(best[column])
+        else:
+            row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
+        error = getattr(result, "error", None)
+        # A search stopped by Ctrl+C/SIGINT returns normally; its cut-off trials never said done.
+        finished = bool((result.metrics or {}).get("done"))
+        row["status"] = "error" if error is not None else "ok" if finished else "unfinished"
+        row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
+        rows.append(row)
+    return best_first(rows, bigger)
+
+
+def best_first(rows: list[dict[str, Any]], bigger: bool) -> list[dict[str, Any]]:
+    def order(row):
+        score = row["valid_score"]
+        if math.isnan(score):
+            return (1, 0.0)
+        return (0, -score if bigger else score)
+
+    return sorted(rows, key=order)
+
+
+def write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) -> tuple[str, str]:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    renamed = {"valid_score": f"valid {valid_metric.lower()}"}
+    csv_path = os.path.join(output, "trials.csv")
+    with atomic_file(csv_path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([renamed.get(c, c) for c in columns])
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in columns])
+
+    shown = [c for c in columns if c not in ("weights",)]
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else f"{value:.4f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| rank | " + " | ".join(renamed.get(c, c) for c in shown) + " |",
+             "|---|" + "---|" * len(shown)]
+    for rank, row in enumerate(rows, 1):
+        lines.append(f"| {rank} | " + " | ".join(cell(row.get(c, "")) for c in shown) + " |")
+    md_path = os.path.join(output, "trials.md")
+    write_atomic(md_path, "\n".join(lines) + "\n")
+    return csv_path, md_path
