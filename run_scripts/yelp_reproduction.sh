@@ -5,7 +5,9 @@
 #
 #   bash run_scripts/yelp_reproduction.sh prepare            # Yelp.txt -> $DATA/yelp (Table 1)
 #   bash run_scripts/yelp_reproduction.sh table MODEL        # Base, SoftRec, CSRec-M/-D/-T x SEEDS
+#                                                            # (GRU4Rec; the other models without -D)
 #                                                            # (TEACHERS=none runs before the search)
+#   bash run_scripts/yelp_reproduction.sh choice MODEL       # the student's beta/T the table uses
 #   bash run_scripts/yelp_reproduction.sh search MODEL       # the student's beta x T on validation
 #                                                            # (CSRec-M, seed 2020)
 #   bash run_scripts/yelp_reproduction.sh bridge MODEL       # Base and CSRec-M, seed 2020, under the
@@ -21,16 +23,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/reproduction_lib.sh
-usage="usage: yelp_reproduction.sh prepare|table|search|bridge|analyses [MODEL]"
+usage="usage: yelp_reproduction.sh prepare|table|choice|search|bridge|analyses [MODEL]"
 stage=${1:?$usage}
 model=${2:-GRU4Rec}
 YELP_TXT=${YELP_TXT:-../shared/data/yelp/Yelp.txt}
 DATA=${DATA:-dataset}
 STORE=${STORE:-results/yelp_converged}
-OUT=docs/results/converged
+OUT=${OUT:-docs/results/converged}
 files="$DATA/yelp/yelp.yaml docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml docs/results/yelp_budget.yaml"
 [ -f "docs/results/lastfm_budget_${model}.yaml" ] || { echo "no pinned settings for model '$model': docs/results/lastfm_budget_${model}.yaml" >&2; exit 2; }
 store_args=(--checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" --data_path="$DATA")
+
+choice() {  # the student's beta/T: Yelp's own search where one ran (GRU4Rec's always does: issue 30),
+  # else the model's Last.FM choice, as the issue's scope sets for SASRec, NARM and NextItNet
+  if [ "$model" = GRU4Rec ] || [ -d "$OUT/hyper/yelp_$model" ]; then
+    student_choice "$OUT/hyper/yelp_$model" "yelp_reproduction.sh search $model"
+  else
+    student_choice "$OUT/hyper/$model" "lastfm_reproduction.sh search $model"
+  fi
+}
 
 prepare() {  # once; prepare_cli writes atomically, so a killed run leaves nothing half-written
   local name=$1; shift
@@ -42,12 +53,16 @@ prepare() {  # once; prepare_cli writes atomically, so a killed run leaves nothi
 case $stage in
 prepare)
   prepare yelp ;;
+choice)
+  choice ;;
 table)
   prepare yelp
   choice=""
-  [ "${TEACHERS:-}" = none ] || choice=$(student_choice "$OUT/hyper/yelp_$model" "yelp_reproduction.sh search $model")
+  [ "${TEACHERS:-}" = none ] || choice=$(choice)
+  teachers="none pop model training"  # the issue's scope: CSRec-D for GRU4Rec only
+  [ "$model" = GRU4Rec ] && teachers="none pop model data training"
   for seed in ${SEEDS:-2020 2021 2022}; do
-    for teacher in ${TEACHERS:-none pop model data training}; do  # one call per row, committed as it lands
+    for teacher in ${TEACHERS:-$teachers}; do  # one call per row, committed as it lands
       python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets yelp --seeds "$seed" \
         --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $choice || true
       MESSAGE="docs/results/converged: Yelp $model $teacher seed $seed" commit $OUT/yelp.csv $OUT/per_user
@@ -66,7 +81,7 @@ search)
 bridge)
   # The authors' windows (end-aligned, overlapping) and evaluation (input items masked), once.
   prepare yelp_authors --window-alignment end_aligned
-  choice=$(student_choice "$OUT/hyper/yelp_$model" "yelp_reproduction.sh search $model")
+  choice=$(choice)
   python run_scripts/benchmark.py --models "$model" --teachers ${TEACHERS:-none model} --seeds 2020 \
     --datasets yelp_authors --config_files "$DATA/yelp_authors/yelp_authors.yaml" ${files#* } --preset=paper \
     --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $choice || true
