@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Issue 30's remaining Yelp lanes in one device call (one GPU, 16 cores), stopped at DEADLINE
+# seconds: GRU4Rec's student search (the trials not yet in docs/results/converged/hyper/
+# yelp_GRU4Rec, carried over from the CPU runs), then its table (Base, SoftRec, CSRec-M/-D/-T x
+# seeds 2020-2022) and the bridge; beside them SASRec, NARM and NextItNetLastItem (Base, SoftRec,
+# CSRec-M, CSRec-T; seed 2020 first, then 2021 and 2022). Every stage is
+# run_scripts/yelp_reproduction.sh's, resumable as on the CPU: rows already in yelp.csv are skipped.
+# Rows carry the machine in their `machine` column; results, logs and new store entries come back
+# packed in $OUT (run_scripts/device/lanes_lib.sh), for merging into this checkout and its store.
+#
+# Prepared on this machine, in the repository root, as for lastfm_lanes.sh (its header: .devrun/whl
+# and .devrun/shim), plus the public Yelp file:
+#   cp ../shared/data/yelp/Yelp.txt .devrun/Yelp.txt
+#   mkdir -p .devrun/store/teacher_store   # + any Yelp store entries the CPU runs left
+# and run there with .devrun carried:
+#   OUT=<folder> DEADLINE=540 bash run_scripts/device/yelp_lanes.sh
+# Soft labels: an exact Yelp table is 7.2 GB, over the pinned 2,048 MB, so each teacher set goes to
+# the disk cache where the disk has room and is computed on the fly where it has not (the same
+# table either way, to fp16 rounding); KEEP_CACHES=0 drops a row's cache once the row has landed.
+set -u
+self=$(realpath "$0")
+cd "$(dirname "$self")/../.."
+export DATA=.devrun/data STORE=.devrun/store YELP_TXT=.devrun/Yelp.txt KEEP_CACHES=0
+files="$DATA/yelp/yelp.yaml docs/results/lastfm_budget.yaml docs/results/lastfm_budget_GRU4Rec.yaml docs/results/yelp_budget.yaml"
+chosen=docs/results/converged/hyper/yelp_GRU4Rec/best_config.yaml
+
+search_teacher() {  # the search's teachers (Base of seeds 2021 and 2022) into the store, before its
+  # trials start, so that they are trained once, not once per trial
+  python3 run_scripts/benchmark.py --models GRU4Rec --teachers none --datasets yelp --seeds "$1" \
+    --config_files $files --output "/tmp/lanes/search_teacher_$1.csv" --no_table --data_path=$DATA \
+    --checkpoint_dir=$STORE/saved --teacher_store=$STORE/teacher_store
+}
+
+case ${1:-lanes} in
+gru_chain)  # the search, then seed 2020's table and the bridge
+  search_teacher 2021 & search_teacher 2022 & wait
+  SEARCH_ARGS="--num_cpus=${TRIALS:-7} --max_concurrent_trials=${TRIALS:-7} --gpus_per_trial=0.1" \
+    bash run_scripts/yelp_reproduction.sh search GRU4Rec
+  SEEDS=2020 bash run_scripts/yelp_reproduction.sh table GRU4Rec
+  bash run_scripts/yelp_reproduction.sh bridge GRU4Rec
+  ;;
+gru_seed)  # one more seed's table, once the search has chosen beta and T
+  until [ -f $chosen ]; do sleep 10; done
+  SEEDS=$2 bash run_scripts/yelp_reproduction.sh table GRU4Rec
+  ;;
+lanes)
+  source run_scripts/device/lanes_lib.sh
+  lanes_setup
+  bash run_scripts/yelp_reproduction.sh prepare
+  lane gru_search bash "$self" gru_chain
+  lane gru_2021 bash "$self" gru_seed 2021
+  lane gru_2022 bash "$self" gru_seed 2022
+  for model in SASRec NARM NextItNetLastItem; do
+    lane "$model" env SEEDS="2020 2021 2022" bash run_scripts/yelp_reproduction.sh table "$model"
+  done
+  lanes_wait "${DEADLINE:-540}"
+  lanes_pack GRU4Rec SASRec NARM NextItNetLastItem
+  ;;
+*)
+  echo "usage: yelp_lanes.sh [lanes]   (gru_chain and gru_seed SEED are its own lanes)" >&2; exit 2 ;;
+esac
