@@ -17,20 +17,37 @@ student_choice() {  # student_choice DIR HOW: the beta/T the search in DIR chose
   python -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); print(f\"--beta={c['beta']} --temperature={c['temperature']}\")" "$best"
 }
 
-student_search() {  # student_search CHOSEN OUTPUT MESSAGE run_hyper_csrec-args...
-  # The student's beta x T search, its tables kept in CHOSEN (committed). A search stopped before
-  # its end (Ctrl+C / SIGINT to its python, e.g. a session ending) still leaves its finished
-  # trials there: the next call carries them over (--trials_from) instead of running them again,
-  # even on another machine whose store and Ray state are empty.
-  local chosen=$1 output=$2 message=$3 rc=0 f; shift 3
-  if [ -f "$chosen/best_config.yaml" ]; then echo "search already done: $chosen"; return 0; fi
-  local carry=()
-  [ -f "$chosen/trials.csv" ] && carry=(--trials_from="$chosen")
-  python run_hyper_csrec.py "$@" --output="$output" --resume "${carry[@]}" || rc=$?
+keep_trials() {  # keep_trials OUTPUT CHOSEN: a search's tables, where they are committed
+  local output=$1 chosen=$2 f
   mkdir -p "$chosen"
   for f in trials.csv trials.md search.json best_config.yaml summary.txt; do
     if [ -f "$output/$f" ]; then cp "$output/$f" "$chosen/$f"; fi
   done
+}
+
+student_search() {  # student_search CHOSEN OUTPUT MESSAGE run_hyper_csrec-args...
+  # The student's beta x T search, its tables kept in CHOSEN (committed). The search rewrites its
+  # tables as each trial finishes (tune/progress.py); they are copied and committed every
+  # KEEP_EVERY seconds (default 300), so that even a search killed outright (a session ending)
+  # leaves its finished trials there; a search stopped with Ctrl+C / SIGINT to its python writes
+  # and keeps them at once. The next call carries them over (--trials_from) instead of running
+  # them again, even on another machine whose store and Ray state are empty.
+  local chosen=$1 output=$2 message=$3 rc=0 watcher; shift 3
+  if [ -f "$chosen/best_config.yaml" ]; then echo "search already done: $chosen"; return 0; fi
+  local carry=()
+  [ -f "$chosen/trials.csv" ] && carry=(--trials_from="$chosen")
+  (
+    while sleep "${KEEP_EVERY:-300}"; do
+      [ -f "$output/trials.csv" ] && [ "$output/trials.csv" -nt "$chosen/trials.csv" ] || continue
+      keep_trials "$output" "$chosen"
+      MESSAGE="$message: finished trials so far" commit "$chosen"
+    done
+  ) &
+  watcher=$!
+  python run_hyper_csrec.py "$@" --output="$output" --resume "${carry[@]}" || rc=$?
+  kill "$watcher" 2>/dev/null || true
+  wait "$watcher" 2>/dev/null || true
+  keep_trials "$output" "$chosen"
   [ $rc = 0 ] || message="$message: stopped, finished trials so far"
   MESSAGE="$message" commit "$chosen"
   return $rc

@@ -21,19 +21,34 @@ exit "$FAKE_RC"
 """
 
 
+# A search that writes its table after its first trial, then runs on (killed outright later).
+FAKE_LONG_SEARCH = """#!/usr/bin/env bash
+for a in "$@"; do case $a in --output=*) out=${a#--output=};; esac; done
+mkdir -p "$out"; echo "first trial" > "$out/trials.csv"
+sleep 4
+grep -q "first trial" "$CHOSEN/trials.csv" && echo "kept while running" >> "$CALLS"
+exit 1
+"""
+
+
+def _fake(tmp_path, text: str) -> None:
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    fake = tmp_path / "bin" / "python"
+    fake.write_text(text)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+
+
 def _call(tmp_path, rc: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "FAKE_RC": str(rc),
-           "CALLS": str(tmp_path / "calls.txt"), "COMMIT": "0"}
+           "CALLS": str(tmp_path / "calls.txt"), "COMMIT": "0", "CHOSEN": str(tmp_path / "chosen"),
+           "KEEP_EVERY": "1"}
     script = (f"source {WORKTREE}/run_scripts/reproduction_lib.sh; "
               f"student_search {tmp_path / 'chosen'} {tmp_path / 'out'} 'msg' --model=GRU4Rec")
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
 
 
 def test_stopped_search_is_kept_and_carried_over(tmp_path):
-    (tmp_path / "bin").mkdir()
-    fake = tmp_path / "bin" / "python"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    _fake(tmp_path, FAKE_PYTHON)
     chosen = tmp_path / "chosen"
 
     assert _call(tmp_path, 1).returncode == 1  # stopped: its trials are kept, no best point
@@ -47,3 +62,9 @@ def test_stopped_search_is_kept_and_carried_over(tmp_path):
     result = _call(tmp_path, 0)  # done: not run again
     assert result.returncode == 0 and "search already done" in result.stdout
     assert len((tmp_path / "calls.txt").read_text().splitlines()) == 2
+
+
+def test_finished_trials_are_kept_while_the_search_runs(tmp_path):
+    _fake(tmp_path, FAKE_LONG_SEARCH)
+    assert _call(tmp_path, 1).returncode == 1
+    assert (tmp_path / "calls.txt").read_text() == "kept while running\n"

@@ -52,7 +52,11 @@ def test_grid_points_and_what_remains():
     assert point_params({"_grid_point": {"beta": 0.5}, "seed": 1}) == {"beta": 0.5, "seed": 1}
 
 
-def test_carried_points_are_not_run_again(tiny_data, tmp_path):
+def test_carried_points_are_not_run_again(tiny_data, tmp_path, monkeypatch):
+    import recbole_csrec.tune.progress as progress
+
+    tables_while_running = []  # what the search wrote as each trial finished (tune/progress.py)
+    monkeypatch.setattr(progress, "write_tables", lambda rows, *args: tables_while_running.append(rows))
     space = tmp_path / "space.yaml"
     space.write_text("beta: [0.25, 0.75]\n")
     first = _search(tiny_data, space, tmp_path / "a")
@@ -65,6 +69,9 @@ def test_carried_points_are_not_run_again(tiny_data, tmp_path):
     assert not os.path.exists(tmp_path / "b")  # a dry run writes nothing
     second = _search(tiny_data, space, tmp_path / "b", trials_from=str(tmp_path / "a"))
     assert _ray_trials(tmp_path / "b") == 1  # only beta 0.75 ran
+    written = tables_while_running[-1]  # the finished trial beside the carried one, before the end
+    assert sorted((row["beta"], row["status"]) for row in written) == [(0.25, "ok"), (0.75, "ok")]
+    assert [row["valid_score"] for row in written if row["beta"] == 0.75] == pytest.approx([scores[0.75]])
     rows = {row["beta"]: row for row in second["rows"]}
     assert rows[0.25]["carried"] == "yes" and rows[0.75].get("carried", "") == ""
     assert {beta: row["valid_score"] for beta, row in rows.items()} == pytest.approx(scores)

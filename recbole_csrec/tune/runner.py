@@ -20,7 +20,7 @@ from recbole_csrec.errors import CSRecError
 from recbole_csrec.tune.carried import (POINT_KEY, SEARCH_FILE, carried_line, file_digests, load_carried,
                                         remaining_points)
 from recbole_csrec.tune.space import SearchSpace, check_space, load_search_space
-from recbole_csrec.tune.trials import best_first, trial_rows, write_tables
+from recbole_csrec.tune.trials import trial_rows, with_carried, write_tables
 
 SCHEDULERS = ("fifo", "asha")
 
@@ -173,7 +173,7 @@ def run_hyper_csrec(model: str, dataset: str, params_file: str, teacher: str | N
                           {"num_samples": int(num_samples), "scheduler": scheduler, "address": address,
                            "cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial,
                            "num_cpus": num_cpus, "max_concurrent_trials": max_concurrent_trials,
-                           "resume": resume, "points": points})
+                           "resume": resume, "points": points, "carried": carried})
     return _report(rows, config, teacher, config_file_list, settings, space, fixed, output, time() - started)
 
 
@@ -218,9 +218,7 @@ def _fit_remaining(config, teacher: str, config_file_list, settings: dict[str, A
         rows = _fit(config, teacher, config_file_list, settings, space, identity, output, ray_args)
     else:  # every point carried: nothing for Ray to do
         write_atomic(os.path.join(output, SEARCH_FILE), json.dumps(identity, indent=1) + "\n")
-    ran = {tuple(row[k] for k in space.grid) for row in rows if row["status"] == "ok"}
-    return best_first(rows + [row for row in carried if tuple(row[k] for k in space.grid) not in ran],
-                       bool(config["valid_metric_bigger"]))
+    return with_carried(rows, carried, space, bool(config["valid_metric_bigger"]))
 
 
 def _dry_run_plan(config, teacher_config, space: SearchSpace, fixed: dict[str, Any], config_file_list,
@@ -249,6 +247,7 @@ def _fit(config, teacher: str, config_file_list, settings: dict[str, Any], space
     from ray import air, tune
 
     from recbole_csrec.tune.objective import csrec_trial
+    from recbole_csrec.tune.progress import FinishedTrialsTable
 
     logger = getLogger()
     bigger = bool(config["valid_metric_bigger"])
@@ -282,6 +281,8 @@ def _fit(config, teacher: str, config_file_list, settings: dict[str, Any], space
                     max_concurrent_trials=ray_args["max_concurrent_trials"]),
                 run_config=air.RunConfig(
                     name=name, storage_path=os.path.join(output, "ray"), verbose=1,
+                    callbacks=[FinishedTrialsTable(output, space, bigger, str(config["valid_metric"]),
+                                                   ray_args["carried"])],
                     failure_config=air.FailureConfig(max_failures=0, fail_fast=False)))
         return trial_rows(tuner.fit(), space, bigger)
     finally:

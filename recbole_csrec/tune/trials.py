@@ -30,34 +30,49 @@ def _trial_configs(results) -> list[dict[str, Any]]:
     return configs if len(configs) == len(results) else [{} for _ in results]
 
 
+def trial_row(name: str, params: dict[str, Any], frame, space: SearchSpace, bigger: bool,
+              status: str, error: str = "") -> dict[str, Any]:
+    """One trial's row: its searched values and its best validation epoch in `frame` (one row per
+    reported epoch: valid_score, epoch, weights, metric@k columns)."""
+    row: dict[str, Any] = {"trial": name}
+    for key in space.keys:
+        row[key] = params.get(key)
+    if frame is not None and "valid_score" in frame and len(frame):
+        index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
+        best = frame.loc[index]
+        row["valid_score"] = float(best["valid_score"])
+        row["best_epoch"] = int(best["epoch"])
+        row["epochs"] = int(len(frame))
+        row["weights"] = str(best["weights"])
+        for column in frame.columns:
+            if "@" in column:
+                row[column] = float(best[column])
+    else:
+        row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
+    row["status"], row["error"] = status, error
+    return row
+
+
 def trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]]:
     rows = []
     for result, trial_config in zip(results, _trial_configs(results)):
-        frame = _last_attempt(result.metrics_dataframe)
-        row: dict[str, Any] = {"trial": os.path.basename(str(result.path or result.log_dir or ""))}
-        config = point_params(result.config or trial_config)
-        for key in space.keys:
-            row[key] = config.get(key)
-        best = None
-        if frame is not None and "valid_score" in frame and len(frame):
-            index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
-            best = frame.loc[index]
-            row["valid_score"] = float(best["valid_score"])
-            row["best_epoch"] = int(best["epoch"])
-            row["epochs"] = int(len(frame))
-            row["weights"] = str(best["weights"])
-            for column in frame.columns:
-                if "@" in column:
-                    row[column] = float(best[column])
-        else:
-            row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
         error = getattr(result, "error", None)
         # A search stopped by Ctrl+C/SIGINT returns normally; its cut-off trials never said done.
         finished = bool((result.metrics or {}).get("done"))
-        row["status"] = "error" if error is not None else "ok" if finished else "unfinished"
-        row["error"] = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
-        rows.append(row)
+        status = "error" if error is not None else "ok" if finished else "unfinished"
+        message = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
+        rows.append(trial_row(os.path.basename(str(result.path or result.log_dir or "")),
+                              point_params(result.config or trial_config), _last_attempt(result.metrics_dataframe),
+                              space, bigger, status, message))
     return best_first(rows, bigger)
+
+
+def with_carried(rows: list[dict[str, Any]], carried: list[dict[str, Any]], space: SearchSpace,
+                 bigger: bool) -> list[dict[str, Any]]:
+    """The trials run here beside the carried rows (--trials_from), best first; a trial finished
+    here replaces a carried row of its point."""
+    ran = {tuple(row[k] for k in space.grid) for row in rows if row["status"] == "ok"}
+    return best_first(rows + [row for row in carried if tuple(row[k] for k in space.grid) not in ran], bigger)
 
 
 def best_first(rows: list[dict[str, Any]], bigger: bool) -> list[dict[str, Any]]:
