@@ -32,6 +32,8 @@ from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
 from recbole_csrec.overrides import OneLineParser, recbole_argv
 
+from .group_tests import group_tests, with_tests
+
 SWEEPS = {  # name -> (config key, default values, default swept teachers, x label)
     "num_teachers": ("num_teachers", ["1", "2", "3", "4"], ["model", "data"], "number of teachers m"),
     "sample_ratio": ("sample_ratio", ["0.5", "0.6", "0.7", "0.8", "0.9"], ["data"], "sub-sampling ratio p"),
@@ -130,9 +132,13 @@ def _grouped_metrics(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.S
 def popularity_analysis(results: Sequence[str], output: str, metric: str | Sequence[str] = "ndcg@10",
                         rating_threshold: float = 4.0) -> pd.DataFrame:
     data = load_results(results)
-    frame = _grouped_metrics(
-        data, lambda f: f["popular"].astype(str).str.lower().map({"true": "popular", "false": "niche"}),
-        metric, rating_threshold)
+
+    def user_type(frame: pd.DataFrame) -> pd.Series:
+        return frame["popular"].astype(str).str.lower().map({"true": "popular", "false": "niche"})
+
+    frame = _grouped_metrics(data, user_type, metric, rating_threshold)
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    frame = with_tests(frame, group_tests(data, user_type, metrics, rating_threshold))
     write_frame(os.path.join(output, "popularity.csv"), frame)
     _plot_groups(frame, os.path.join(output, "popularity.png"),
                  "user type (next item in the top 20% of training items?)", "bar", ["popular", "niche"])
