@@ -149,6 +149,7 @@ def _run(config: CSRecConfig, teacher_config: CSRecConfig, saved: bool, per_user
         "method": method_name(config["teacher"]),
         "run_dir": run_dir if saved else "",
         "phases": {p.name: p.as_dict() for p in phases},
+        "epoch_cap": int(config["epochs"]),
         "diagnostics": diagnostics,
     }
     if per_user:

@@ -184,6 +184,13 @@ def test_real_tiny_run_keeps_per_user_ranks(tiny_data, tmp_path):
     assert os.path.getsize(os.path.join(out, "results_table2.md")) > 0
     # the run's own peak RSS: at least this process's size when it began, and a plausible number
     assert 100 < float(row["peak_rss_mb"]) < 64 * 1024
+    assert row["stopped_early"] == str(int(row["epochs"]) < fast_config(tiny_data)["epochs"])
+
+
+def test_stopped_early_is_against_the_epoch_cap():
+    from recbole_csrec.benchmark.runner import stopped_early
+
+    assert (stopped_early(26, 150), stopped_early(150, 150), stopped_early(None, 150)) == ("True", "False", "")
 
 
 def test_make_report_from_crafted_results(tmp_path):

@@ -7,7 +7,9 @@ Columns (a user's own RecBole rows need only the first five plus metric columns)
 - `valid_<metric>` / `test_<metric>` for every RecBole metric key, e.g. `test_ndcg@10`,
   `test_recall+@10` (RecBole's lower-case result keys, values as fractions, not %);
 - written by the runner: `seconds`, `config_hash`, `run_id`, `per_user_file` (relative to the
-  CSV's folder), `epochs`, `best_epoch`, `config_files`, `overrides`, `machine`, `finished_at`;
+  CSV's folder), `epochs`, `best_epoch`, `stopped_early` (the student stopped before the epoch
+  cap), `phases` (each phase's epochs, seconds, store key, reuse), `peak_rss_mb`, `config_files`,
+  `overrides`, `machine`, `finished_at`;
 - `diag_<name>`: the run's soft-label diagnostics (`result["diagnostics"]`, see
   recbole_csrec/soft_labels/diagnostics.py), e.g. `diag_ensemble_popular_mass`. Optional: rows
   from before the diagnostics, Base rows and runs with `diagnostics: False` leave them empty.

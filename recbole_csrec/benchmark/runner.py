@@ -146,6 +146,14 @@ def _check_suite(models, datasets, teachers, config_files: list[str], config_dic
             check_command_line(model, dataset, config_files, extra_argv, config_dict)
 
 
+def stopped_early(epochs: int | None, cap: int | None) -> str:
+    """'True' when the student stopped before the epoch cap (early stopping on validation), ''
+    when unknown (a run function that reports neither)."""
+    if epochs in (None, "") or cap in (None, ""):
+        return ""
+    return str(int(epochs) < int(cap))
+
+
 def _result_row(result: dict[str, Any], model: str, dataset: str, teacher: str, seed: int, run_id: str,
                 seconds: float, peak_rss: int, per_user_dir: str, csv_path: str) -> dict[str, Any]:
     """One results row of a finished run (its per-user ranks written beside the CSV)."""
@@ -163,6 +171,7 @@ def _result_row(result: dict[str, Any], model: str, dataset: str, teacher: str, 
     row.update({
         "seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss / 2 ** 20),
         "epochs": student.get("epochs", ""), "best_epoch": student.get("best_epoch", ""),
+        "stopped_early": stopped_early(student.get("epochs"), result.get("epoch_cap")),
         "phases": phase_cell(result.get("phases")), "run_id": run_id, "per_user_file": per_user_file,
         "finished_at": datetime.now().isoformat(timespec="seconds"),
     })
