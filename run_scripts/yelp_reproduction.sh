@@ -29,7 +29,7 @@ model=${2:-GRU4Rec}
 YELP_TXT=${YELP_TXT:-../shared/data/yelp/Yelp.txt}
 DATA=${DATA:-dataset}
 STORE=${STORE:-results/yelp_converged}
-OUT=${OUT:-docs/results/converged}
+OUT=${RESULTS:-docs/results/converged}  # RESULTS: tests; OUT is the device call's folder
 files="$DATA/yelp/yelp.yaml docs/results/lastfm_budget.yaml docs/results/lastfm_budget_${model}.yaml docs/results/yelp_budget.yaml"
 [ -f "docs/results/lastfm_budget_${model}.yaml" ] || { echo "no pinned settings for model '$model': docs/results/lastfm_budget_${model}.yaml" >&2; exit 2; }
 store_args=(--checkpoint_dir="$STORE/saved" --teacher_store="$STORE/teacher_store" --data_path="$DATA")

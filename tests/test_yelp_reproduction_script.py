@@ -34,7 +34,7 @@ def _best(tmp_path, folder: str, beta: float, temperature: int) -> None:
 
 def _run(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.txt"),
-           "COMMIT": "0", "OUT": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
+           "COMMIT": "0", "RESULTS": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
            "STORE": str(tmp_path / "store"), **env}
     return subprocess.run(["bash", os.path.join(WORKTREE, "run_scripts", "yelp_reproduction.sh"), *args],
                           env=env, capture_output=True, text=True, cwd=WORKTREE)

@@ -34,7 +34,7 @@ search_teacher() {  # the search's teachers (Base of seeds 2021 and 2022) into t
 case ${1:-lanes} in
 gru_chain)  # the search, then seed 2020's table and the bridge
   search_teacher 2021 & search_teacher 2022 & wait
-  SEARCH_ARGS="--num_cpus=${TRIALS:-7} --max_concurrent_trials=${TRIALS:-7} --gpus_per_trial=0.1" \
+  SEARCH_ARGS="--num_cpus=${TRIALS:-7} --max_concurrent_trials=${TRIALS:-7} --gpus_per_trial=${GPU_SHARE:-0.1}" \
     bash run_scripts/yelp_reproduction.sh search GRU4Rec
   SEEDS=2020 bash run_scripts/yelp_reproduction.sh table GRU4Rec
   bash run_scripts/yelp_reproduction.sh bridge GRU4Rec
