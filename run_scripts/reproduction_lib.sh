@@ -11,6 +11,19 @@ commit() {  # commit only these paths; another process may hold the index lock f
   echo "could not commit $*" >&2
 }
 
+drop_unused_soft_labels() {  # drop_unused_soft_labels ROOT: the disk caches under ROOT that no
+  # process has open or mapped (14 GB per Yelp teacher set); one another lane is building or
+  # reading stays, so lanes sharing a store can run side by side
+  local cache target
+  for cache in "$1"/*; do
+    [ -e "$cache" ] || continue
+    target=$(realpath "$cache")
+    find /proc/[0-9]*/fd -maxdepth 1 -lname "$target/*" 2>/dev/null | grep -q . && continue
+    grep -qsF "$target/" /proc/[0-9]*/maps && continue
+    rm -rf "$cache"
+  done
+}
+
 student_choice() {  # student_choice DIR HOW: the beta/T the search in DIR chose, as --key=value
   local best=$1/best_config.yaml
   [ -f "$best" ] || { echo "run the search first: bash run_scripts/$2" >&2; exit 2; }

@@ -19,7 +19,9 @@
 # data/Yelp.txt); DATA (default dataset) is where the prepared folders go. Resumable exactly as the
 # Last.FM script: landed rows are skipped, trained phases are loaded from the store under $STORE,
 # a stopped search's finished trials are committed and carried over, COMMIT=1 commits each row as
-# it lands. Run it with OMP_NUM_THREADS=1 beside other work.
+# it lands. After each row the soft-label disk caches no process has open are dropped (14 GB
+# per teacher set; KEEP_CACHES=1 keeps them), so table lanes (SEEDS=...) can share one store.
+# Run it with OMP_NUM_THREADS=1 beside other work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/reproduction_lib.sh
@@ -63,10 +65,13 @@ table)
   [ "$model" = GRU4Rec ] && teachers="none pop model data training"
   for seed in ${SEEDS:-2020 2021 2022}; do
     for teacher in ${TEACHERS:-$teachers}; do  # one call per row, committed as it lands
+      # Base has no soft labels: its row (and config hash) does not depend on the search, so the
+      # search's teacher runs (search_teacher in device/yelp_lanes.sh) are these rows
+      student=$choice; [ "$teacher" = none ] && student=""
       python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets yelp --seeds "$seed" \
-        --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $choice || true
+        --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $student || true
       MESSAGE="docs/results/converged: Yelp $model $teacher seed $seed" commit $OUT/yelp.csv $OUT/per_user
-      [ "${KEEP_CACHES:-0}" = 1 ] || rm -rf "$STORE/teacher_store/soft_labels"  # 14 GB per teacher set
+      [ "${KEEP_CACHES:-0}" = 1 ] || drop_unused_soft_labels "$STORE/teacher_store/soft_labels"
     done
   done
   ;;

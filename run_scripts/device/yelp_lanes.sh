@@ -16,19 +16,17 @@
 #   OUT=<folder> DEADLINE=540 bash run_scripts/device/yelp_lanes.sh
 # Soft labels: an exact Yelp table is 7.2 GB, over the pinned 2,048 MB, so each teacher set goes to
 # the disk cache where the disk has room and is computed on the fly where it has not (the same
-# table either way, to fp16 rounding); KEEP_CACHES=0 drops a row's cache once the row has landed.
+# table either way, to fp16 rounding); once a row has landed, the caches no lane has open are dropped
+# (reproduction_lib.sh, drop_unused_soft_labels).
 set -u
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
 export DATA=.devrun/data STORE=.devrun/store YELP_TXT=.devrun/Yelp.txt KEEP_CACHES=0
-files="$DATA/yelp/yelp.yaml docs/results/lastfm_budget.yaml docs/results/lastfm_budget_GRU4Rec.yaml docs/results/yelp_budget.yaml"
 chosen=docs/results/converged/hyper/yelp_GRU4Rec/best_config.yaml
 
-search_teacher() {  # the search's teachers (Base of seeds 2021 and 2022) into the store, before its
-  # trials start, so that they are trained once, not once per trial
-  python3 run_scripts/benchmark.py --models GRU4Rec --teachers none --datasets yelp --seeds "$1" \
-    --config_files $files --output "/tmp/lanes/search_teacher_$1.csv" --no_table --data_path=$DATA \
-    --checkpoint_dir=$STORE/saved --teacher_store=$STORE/teacher_store
+search_teacher() {  # the search's teachers, Base of seeds 2021 and 2022 (rows of the table too),
+  # trained into the store before its trials start: once, not once per trial
+  SEEDS=$1 TEACHERS=none bash run_scripts/yelp_reproduction.sh table GRU4Rec
 }
 
 case ${1:-lanes} in

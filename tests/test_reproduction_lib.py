@@ -1,11 +1,13 @@
-"""run_scripts/reproduction_lib.sh's student_search: a stopped search's finished trials are kept
-(copied where they are committed) and the next call carries them over with --trials_from.
-The search itself is a stand-in `python` here (the search is tested in test_tune_carried.py)."""
+"""run_scripts/reproduction_lib.sh. student_search: a search's finished trials are kept (copied
+where they are committed) while it runs and when it stops, and the next call carries them over
+with --trials_from; the search itself is a stand-in `python` here (test_tune_carried.py runs the
+real one). drop_unused_soft_labels: lanes sharing a store never delete each other's caches."""
 from __future__ import annotations
 
 import os
 import stat
 import subprocess
+import sys
 
 WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,3 +70,24 @@ def test_finished_trials_are_kept_while_the_search_runs(tmp_path):
     _fake(tmp_path, FAKE_LONG_SEARCH)
     assert _call(tmp_path, 1).returncode == 1
     assert (tmp_path / "calls.txt").read_text() == "kept while running\n"
+
+
+def test_soft_label_caches_in_use_by_another_lane_are_kept(tmp_path):
+    root = tmp_path / "soft_labels"
+    for name in ("open.disk", "mapped.disk", "done.disk"):
+        (root / name).mkdir(parents=True)
+        (root / name / "logits.f16").write_bytes(b"\0" * 4096)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import mmap, sys, time\n"
+        f"held = open({str(root / 'open.disk' / 'logits.f16')!r}, 'rb')\n"
+        f"with open({str(root / 'mapped.disk' / 'logits.f16')!r}, 'rb') as f:\n"
+        "    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n"  # the fd closes, the map stays
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        script = f"source {WORKTREE}/run_scripts/reproduction_lib.sh; drop_unused_soft_labels {root}"
+        subprocess.run(["bash", "-c", script], check=True)
+        assert sorted(p.name for p in root.iterdir()) == ["mapped.disk", "open.disk"]
+    finally:
+        holder.kill()
