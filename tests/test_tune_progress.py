@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from types import SimpleNamespace
 
+import torch
+
 from recbole_csrec.tune.progress import FinishedTrialsTable
 from recbole_csrec.tune.space import SearchSpace
 
@@ -34,4 +36,5 @@ def test_each_finished_trial_rewrites_the_table_beside_the_carried_rows(tmp_path
     assert [(r["trial"], r["beta"], r["best_epoch"], r["epochs"], r["weights"]) for r in rows] == \
         [("trial_a", "0.5", "1", "3", "w1"), ("old", "0.25", "3", "5", "")]
     assert float(rows[0]["valid ndcg@10"]) == 0.40 and float(rows[0]["ndcg@10"]) == 0.40
+    assert rows[0]["machine"].endswith(f"torch {torch.__version__}") and rows[1]["machine"] == ""  # carried
     assert "| rank |" in (tmp_path / "trials.md").read_text()

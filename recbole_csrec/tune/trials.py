@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from recbole_csrec.atomic import atomic_file, write_atomic
+from recbole_csrec.benchmark.results import machine_description
 from recbole_csrec.tune.carried import point_params
 from recbole_csrec.tune.space import SearchSpace
 
@@ -33,7 +34,8 @@ def _trial_configs(results) -> list[dict[str, Any]]:
 def trial_row(name: str, params: dict[str, Any], frame, space: SearchSpace, bigger: bool,
               status: str, error: str = "") -> dict[str, Any]:
     """One trial's row: its searched values and its best validation epoch in `frame` (one row per
-    reported epoch: valid_score, epoch, weights, metric@k columns)."""
+    reported epoch: valid_score, epoch, weights, metric@k columns), and the machine it ran on (a
+    search carried from a CPU to a GPU holds both)."""
     row: dict[str, Any] = {"trial": name}
     for key in space.keys:
         row[key] = params.get(key)
@@ -50,6 +52,7 @@ def trial_row(name: str, params: dict[str, Any], frame, space: SearchSpace, bigg
     else:
         row.update(valid_score=float("nan"), best_epoch=-1, epochs=0, weights="")
     row["status"], row["error"] = status, error
+    row["machine"] = machine_description()
     return row
 
 
@@ -97,7 +100,7 @@ def write_tables(rows: list[dict[str, Any]], output: str, valid_metric: str) -> 
         for row in rows:
             writer.writerow([row.get(c, "") for c in columns])
 
-    shown = [c for c in columns if c not in ("weights",)]
+    shown = [c for c in columns if c not in ("weights", "machine")]  # the csv keeps both
 
     def cell(value: Any) -> str:
         if isinstance(value, float):
