@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
 import time
 
+from run_scripts.device import pack_store
+
 WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(WORKTREE, "run_scripts", "device"))
-import pack_store  # noqa: E402
 
 SLEEPER = f"{sys.executable} -c 'import time; time.sleep(120)'"
 
@@ -28,7 +29,10 @@ def test_deadline_interrupts_only_the_lanes_python_and_their_shells_go_on(tmp_pa
             lanes_wait 2
         """
         started = time.monotonic()
-        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        # started with SIGINT ignored, as anything started in the background of a script is (a CI
+        # runner, nohup): the lanes must still be interruptible
+        result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         assert result.returncode == 0, result.stderr
         assert "lanes stopped" in result.stdout
         assert (tmp_path / "kept.txt").read_text() == "kept\n"  # the shell went on after its python

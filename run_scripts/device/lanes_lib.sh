@@ -21,11 +21,13 @@ lanes_setup() {  # the image's Python gets RecBole and its pins; a smoke test of
 }
 
 lane() {  # lane NAME COMMAND...: runs as a job of its own (monitor mode): a process group that
-  # the stop reaches whole, and nothing else on the machine; without job control a script's
-  # background commands start with SIGINT ignored, and a python there could not be interrupted
+  # the stop reaches whole, and nothing else on the machine. SIGINT is set back to its default
+  # first: a command started in the background of a script (or under nohup, or by a runner that
+  # ignores it) inherits SIGINT ignored, which bash cannot undo, and its python would not stop
   local name=$1; shift
   set -m
-  "$@" > "$L/$name.log" 2>&1 &
+  python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+    "$@" > "$L/$name.log" 2>&1 &
   echo $! >> $L/pids
   set +m
 }
