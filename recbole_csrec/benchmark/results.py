@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -139,8 +140,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=None)
 def machine_description() -> str:
-    """CPU/GPU, cores and library versions: what a timing was measured on."""
+    """CPU/GPU, cores and library versions: what a timing was measured on (one machine per process:
+    computed once)."""
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
