@@ -25,7 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source run_scripts/reproduction_lib.sh
-usage="usage: yelp_reproduction.sh prepare|table|choice|search|bridge|analyses [MODEL]"
+stages="prepare table choice search bridge analyses"
+usage="usage: yelp_reproduction.sh ${stages// /|} [MODEL]"
 stage=${1:?$usage}
 model=${2:-GRU4Rec}
 YELP_TXT=${YELP_TXT:-../shared/data/yelp/Yelp.txt}
@@ -101,5 +102,5 @@ analyses)
   MESSAGE="docs/results/converged: Yelp popular/niche-user analysis" commit $OUT/analyses_yelp
   ;;
 *)
-  echo "unknown stage '$stage': accepted are prepare, table, search, bridge, analyses" >&2; exit 2 ;;
+  echo "unknown stage '$stage': accepted are ${stages// /, }" >&2; exit 2 ;;
 esac
