@@ -58,7 +58,8 @@ student_search() {  # student_search CHOSEN OUTPUT MESSAGE run_hyper_csrec-args.
   ) &
   watcher=$!
   python run_hyper_csrec.py "$@" --output="$output" --resume "${carry[@]}" || rc=$?
-  kill "$watcher" 2>/dev/null || true
+  pkill -P "$watcher" sleep 2>/dev/null || true  # its sleep first: killed alone, it would hold
+  kill "$watcher" 2>/dev/null || true           # the caller's stdout open for KEEP_EVERY seconds
   wait "$watcher" 2>/dev/null || true
   keep_trials "$output" "$chosen"
   [ $rc = 0 ] || message="$message: stopped, finished trials so far"

@@ -72,3 +72,45 @@ def test_table_runs_csrec_d_for_gru4rec_only_one_row_per_call(tmp_path):
     assert all("--beta=0.75" in c and "--temperature=6" in c for c in calls[1:4])
     assert all("--beta=0.5" in c for c in calls[5:])
     assert all(c[c.index("--seeds") + 1] == "2021" for c in calls[4:])
+
+
+# As FAKE_PYTHON, and a search writes its chosen beta/T where run_hyper_csrec.py would.
+FAKE_PYTHON_SEARCH = FAKE_PYTHON + """
+for a in "$@"; do case $a in --output=*) out=${a#--output=};; esac; done
+if [ "$1" = run_hyper_csrec.py ]; then
+  mkdir -p "$out" && printf 'teacher: model\\nbeta: 0.5\\ntemperature: 3\\n' > "$out/best_config.yaml"
+fi
+"""
+
+
+def test_cpu_lanes_train_the_search_teachers_then_search_then_every_table_row(tmp_path):
+    _setup(tmp_path)
+    (tmp_path / "bin" / "python").write_text(FAKE_PYTHON_SEARCH)
+    _best(tmp_path, "SASRec", 0.5, 3)
+    _best(tmp_path, "NARM", 0.75, 6)
+    _best(tmp_path, "NextItNetLastItem", 0.25, 1)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.txt"),
+           "COMMIT": "0", "RESULTS": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
+           "STORE": str(tmp_path / "store")}
+    result = subprocess.run(["bash", os.path.join(WORKTREE, "run_scripts", "device", "yelp_lanes.sh"), "cpu"],
+                            env=env, capture_output=True, text=True, cwd=WORKTREE, timeout=120)
+    assert result.returncode == 0, result.stderr
+    calls = _calls(tmp_path)
+    rows = [(c[c.index("--models") + 1], c[c.index("--teachers") + 1], c[c.index("--seeds") + 1],
+             c[c.index("--output") + 1]) for c in calls if "--models" in c]
+    search = next(i for i, c in enumerate(calls) if c[0] == "run_hyper_csrec.py")
+    before = [(m, t, s) for m, t, s, _ in rows[:4]]
+    # the search's teachers first, each twice: its table row, then into the store even if that row
+    # had landed in an earlier session (a scratch output, not the table)
+    assert sorted(before) == sorted([("GRU4Rec", "none", s) for s in ("2021", "2022")] * 2)
+    assert sum(out.startswith("results/yelp_search_teachers") for *_, out in rows[:4]) == 2
+    assert all(calls.index(c) < search for c in calls if "--models" in c and c[c.index("--seeds") + 1] != "2020"
+               and c[c.index("--teachers") + 1] == "none" and "GRU4Rec" in c[:c.index("--teachers")])
+    after = {(m, t, s) for m, t, s, _ in rows[4:]}
+    gru = {("GRU4Rec", t, s) for t in ("none", "pop", "model", "data", "training") for s in ("2020", "2021", "2022")}
+    others = {(m, t, "2020") for m in ("SASRec", "NARM", "NextItNetLastItem") for t in ("none", "pop", "model", "training")}
+    assert gru - {("GRU4Rec", "none", "2021"), ("GRU4Rec", "none", "2022")} <= after and others <= after
+    assert all("--beta=0.5" in c and "--temperature=3" in c for c in calls
+               if "GRU4Rec" in c and "--teachers" in c and c[c.index("--teachers") + 1] != "none")
+    assert any("yelp_bridge.csv" in " ".join(c) for c in calls)
+    assert calls[-1][:2] == ["run_scripts/analyze.py", "popularity"]

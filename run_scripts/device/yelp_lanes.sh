@@ -14,6 +14,10 @@
 #   mkdir -p .devrun/store/teacher_store   # + any Yelp store entries the CPU runs left
 # and run there with .devrun carried:
 #   OUT=<folder> DEADLINE=540 bash run_scripts/device/yelp_lanes.sh
+# The same chains run on a 2-core CPU as two single-thread lanes (seed 2020 for the other models),
+# from a git worktree pinned to one commit, committing rows as they land:
+#   COMMIT=1 DATA=/work/yelp/data STORE=/work/yelp/store bash run_scripts/device/yelp_lanes.sh cpu
+# (DATA, STORE and YELP_TXT as for yelp_reproduction.sh; its defaults where unset)
 # Soft labels: an exact Yelp table is 7.2 GB, over the pinned 2,048 MB, so each teacher set goes to
 # the disk cache where the disk has room and is computed on the fly where it has not (the same
 # table either way, to fp16 rounding); once a row has landed, the caches no lane has open are dropped
@@ -21,12 +25,16 @@
 set -u
 self=$(realpath "$0")
 cd "$(dirname "$self")/../.."
-export DATA=.devrun/data STORE=.devrun/store YELP_TXT=.devrun/Yelp.txt KEEP_CACHES=0
-chosen=docs/results/converged/hyper/yelp_GRU4Rec/best_config.yaml
+export KEEP_CACHES=0
+chosen=${RESULTS:-docs/results/converged}/hyper/yelp_GRU4Rec/best_config.yaml  # RESULTS: tests
 
 search_teacher() {  # the search's teachers, Base of seeds 2021 and 2022 (rows of the table too),
   # trained into the store before its trials start: once, not once per trial
+  [ -f $chosen ] && return 0
   SEEDS=$1 TEACHERS=none bash run_scripts/yelp_reproduction.sh table GRU4Rec
+  # A row that landed in an earlier session was skipped just now, and a new machine's store lacks
+  # its weights: this run (its row to a scratch folder, not committed) trains them, or loads them
+  COMMIT=0 RESULTS=results/yelp_search_teachers SEEDS=$1 TEACHERS=none bash run_scripts/yelp_reproduction.sh table GRU4Rec
 }
 
 case ${1:-lanes} in
@@ -41,7 +49,23 @@ gru_seed)  # one more seed's table, once the search has chosen beta and T
   until [ -f $chosen ]; do sleep 10; done
   SEEDS=$2 bash run_scripts/yelp_reproduction.sh table GRU4Rec
   ;;
+cpu)  # two single-thread lanes, each a chain; they meet at the search, which takes both cores
+  export OMP_NUM_THREADS=1 TRIALS=2 GPU_SHARE=0
+  bash run_scripts/yelp_reproduction.sh prepare
+  (
+    bash "$self" gru_chain
+    for model in SASRec NARM; do SEEDS=2020 bash run_scripts/yelp_reproduction.sh table "$model"; done
+  ) &
+  (
+    bash "$self" gru_seed 2021
+    bash "$self" gru_seed 2022
+    SEEDS=2020 bash run_scripts/yelp_reproduction.sh table NextItNetLastItem
+  ) &
+  wait
+  bash run_scripts/yelp_reproduction.sh analyses
+  ;;
 lanes)
+  export DATA=.devrun/data STORE=.devrun/store YELP_TXT=.devrun/Yelp.txt
   source run_scripts/device/lanes_lib.sh
   lanes_setup
   bash run_scripts/yelp_reproduction.sh prepare
@@ -55,5 +79,5 @@ lanes)
   lanes_pack GRU4Rec SASRec NARM NextItNetLastItem
   ;;
 *)
-  echo "usage: yelp_lanes.sh [lanes]   (gru_chain and gru_seed SEED are its own lanes)" >&2; exit 2 ;;
+  echo "usage: yelp_lanes.sh [lanes|cpu]   (gru_chain and gru_seed SEED are its own lanes)" >&2; exit 2 ;;
 esac
