@@ -32,12 +32,16 @@ def _best(tmp_path, folder: str, beta: float, temperature: int) -> None:
     (path / "best_config.yaml").write_text(f"teacher: model\nbeta: {beta}\ntemperature: {temperature}\n")
 
 
+def _env(tmp_path) -> dict[str, str]:
+    """The stand-in python first on PATH; results, data and store under tmp_path; no commits."""
+    return {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.txt"),
+            "COMMIT": "0", "RESULTS": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
+            "STORE": str(tmp_path / "store")}
+
+
 def _run(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.txt"),
-           "COMMIT": "0", "RESULTS": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
-           "STORE": str(tmp_path / "store"), **env}
     return subprocess.run(["bash", os.path.join(WORKTREE, "run_scripts", "yelp_reproduction.sh"), *args],
-                          env=env, capture_output=True, text=True, cwd=WORKTREE)
+                          env={**_env(tmp_path), **env}, capture_output=True, text=True, cwd=WORKTREE)
 
 
 def _calls(tmp_path) -> list[list[str]]:
@@ -89,11 +93,8 @@ def test_cpu_lanes_train_the_search_teachers_then_search_then_every_table_row(tm
     _best(tmp_path, "SASRec", 0.5, 3)
     _best(tmp_path, "NARM", 0.75, 6)
     _best(tmp_path, "NextItNetLastItem", 0.25, 1)
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls.txt"),
-           "COMMIT": "0", "RESULTS": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
-           "STORE": str(tmp_path / "store")}
     result = subprocess.run(["bash", os.path.join(WORKTREE, "run_scripts", "device", "yelp_lanes.sh"), "cpu"],
-                            env=env, capture_output=True, text=True, cwd=WORKTREE, timeout=120)
+                            env=_env(tmp_path), capture_output=True, text=True, cwd=WORKTREE, timeout=120)
     assert result.returncode == 0, result.stderr
     calls = _calls(tmp_path)
     rows = [(c[c.index("--models") + 1], c[c.index("--teachers") + 1], c[c.index("--seeds") + 1],
