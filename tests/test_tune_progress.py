@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 from types import SimpleNamespace
 
+import pandas as pd
 import torch
 
 from recbole_csrec.tune.progress import FinishedTrialsTable
 from recbole_csrec.tune.space import SearchSpace
+from recbole_csrec.tune.trials import trial_row
 
 
 def _report(callback, trial, epoch: int, score: float) -> None:
@@ -38,3 +40,16 @@ def test_each_finished_trial_rewrites_the_table_beside_the_carried_rows(tmp_path
     assert float(rows[0]["valid ndcg@10"]) == 0.40 and float(rows[0]["ndcg@10"]) == 0.40
     assert rows[0]["machine"].endswith(f"torch {torch.__version__}") and rows[1]["machine"] == ""  # carried
     assert "| rank |" in (tmp_path / "trials.md").read_text()
+
+
+def test_a_tied_best_score_reports_the_later_epoch_whose_weights_were_kept():
+    # RecBole's early stopping treats a tie as an improvement (it saves the later epoch), so the
+    # trial's weights are from epoch 3 here, not epoch 1
+    space = SearchSpace(grid={"beta": [0.5]})
+    frame = pd.DataFrame({"valid_score": [0.10, 0.40, 0.20, 0.40, 0.30], "epoch": range(5),
+                          "weights": [f"w{epoch}" for epoch in range(5)]})
+    row = trial_row("t", {"beta": 0.5}, frame, space, bigger=True, status="ok")
+    assert (row["best_epoch"], row["weights"], row["epochs"]) == (3, "w3", 5)
+    smaller = trial_row("t", {"beta": 0.5}, frame.assign(valid_score=[0.3, 0.1, 0.2, 0.1, 0.4]),
+                        space, bigger=False, status="ok")
+    assert (smaller["best_epoch"], smaller["weights"]) == (3, "w3")

@@ -34,14 +34,18 @@ def _trial_configs(results) -> list[dict[str, Any]]:
 def trial_row(name: str, params: dict[str, Any], frame, space: SearchSpace, bigger: bool,
               status: str, error: str = "") -> dict[str, Any]:
     """One trial's row: its searched values and its best validation epoch in `frame` (one row per
-    reported epoch: valid_score, epoch, weights, metric@k columns), and the machine it ran on (a
+    reported epoch: valid_score, epoch, weights, metric@k columns; on a tie, the later epoch, whose
+    weights the trial kept), and the machine it ran on (a
     search carried from a CPU to a GPU holds both)."""
     row: dict[str, Any] = {"trial": name}
     for key in space.keys:
         row[key] = params.get(key)
     if frame is not None and "valid_score" in frame and len(frame):
-        index = frame["valid_score"].idxmax() if bigger else frame["valid_score"].idxmin()
-        best = frame.loc[index]
+        scores = frame["valid_score"]
+        best_score = scores.max() if bigger else scores.min()
+        # RecBole's early stopping counts a tie as an improvement and keeps the later epoch's
+        # weights: the best epoch is the last one that reached the best score
+        best = frame.loc[scores[scores == best_score].index[-1]]
         row["valid_score"] = float(best["valid_score"])
         row["best_epoch"] = int(best["epoch"])
         row["epochs"] = int(len(frame))
