@@ -39,8 +39,25 @@ def test_each_group_is_tested_against_base_and_softrec(monkeypatch):
     assert math.isnan(tests.loc[("SoftRec", "popular"), "p_vs_base"])
     assert math.isnan(tests.loc[("Base", "niche"), "p_vs_base"])  # not against itself
     means = pd.DataFrame({"dataset": "d", "model": "GRU4Rec", "method": ["Base", "CSRec-M"], "group": "niche",
-                          "metric": "recall@10", "value": [0.04, 0.06]})
+                          "metric": "recall@10", "value": [0.0, 0.25]})
     out = with_tests(means, group_tests(data, user_type, ["recall@10"])).set_index("method")
-    assert out.loc["CSRec-M", "change_vs_base_%"] == pytest.approx(50.0)
+    assert out.loc["CSRec-M", "value"] == 0.25  # the frame's own values are kept
+    assert math.isnan(out.loc["CSRec-M", "change_vs_base_%"])  # Base hits no niche user: no ratio
     assert math.isnan(out.loc["Base", "change_vs_base_%"])
     assert out.loc["CSRec-M", "p_vs_base"] == tests.loc[("CSRec-M", "niche"), "p_vs_base"]
+
+
+def test_change_over_base_uses_only_the_seeds_both_ran(monkeypatch):
+    """A method run on one seed is set against Base's same seed, not Base's mean over all of its
+    seeds: here Base's seed 2 is far better than its seed 1."""
+    half_the_niche_users = np.where(np.arange(USERS) % 4 == 1, 1, 50)  # niche rows: the odd ones
+    frames = {"Base": {1: _frame(half_the_niche_users, 1), 2: _frame(1, 1)}, "CSRec-M": {1: _frame(1, 1)}}
+    data = pd.DataFrame({"dataset": "d", "model": "GRU4Rec", "method": list(frames)})
+    monkeypatch.setattr(group_tests_module, "per_user_frames", lambda rows: frames[rows["method"].iloc[0]])
+    user_type = lambda f: f["popular"].map({True: "popular", False: "niche"})  # noqa: E731
+    tests = group_tests(data, user_type, ["recall@10"]).set_index(["method", "group"])
+    # niche recall: Base 0.5 on seed 1 and 1.0 on seed 2 (mean 0.75), CSRec-M 1.0 on seed 1: +100%
+    # against Base's seed 1, where Base's mean would give +33%
+    assert tests.loc[("CSRec-M", "niche"), "change_vs_base_%"] == pytest.approx(100.0)
+    assert tests.loc[("CSRec-M", "niche"), "seeds_vs_base"] == 1
+    assert tests.loc[("CSRec-M", "popular"), "change_vs_base_%"] == pytest.approx(0.0)

@@ -1,6 +1,7 @@
 """Per user group (popular/niche, length bucket), each method against Base and against SoftRec:
-the change of the group's metric and its paired p over the group's users (rows paired, averaged
-per original user, shared seeds; recbole_csrec/benchmark/significance.py). This is what answers
+the change of the group's metric over Base's and its paired p over the group's users (rows paired,
+averaged per original user; both on the seeds the two methods share,
+recbole_csrec/benchmark/significance.py). This is what answers
 "does SoftRec hurt niche-type users, and does CSRec?" (the paper's Fig. 1 / 3a) with error bars."""
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import REFERENCES, per_user_frames
-from recbole_csrec.benchmark.significance import paired_over_users
+from recbole_csrec.benchmark.significance import paired_over_users, user_values
 from recbole_csrec.names import method_name
 
 BASE = method_name("none")
@@ -25,11 +26,22 @@ def _split_by_group(frames: dict[int, pd.DataFrame], group_of) -> dict[str, dict
     return split
 
 
+def change_percent(mine: Sequence[pd.DataFrame], base: Sequence[pd.DataFrame], metric: str,
+                   rating_threshold: float) -> float:
+    """The metric's change in % over Base, both averaged over the same seeds' frames (a method that
+    ran on fewer seeds is not set against Base's other seeds); NaN where Base's value is 0."""
+    base_value = float(user_values(base, metric, rating_threshold).mean())
+    if not base_value:
+        return float("nan")
+    return (float(user_values(mine, metric, rating_threshold).mean()) / base_value - 1.0) * 100.0
+
+
 def group_tests(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series], metrics: Sequence[str],
                 rating_threshold: float = 4.0) -> pd.DataFrame:
-    """One row per (dataset, model, method, group, metric) with `p_vs_base` / `p_vs_softrec`
-    (the report's references, benchmark/aggregate.py; NaN where that reference has not run, or for
-    the reference itself) and `users_vs_base`."""
+    """One row per (dataset, model, method, group, metric) with `change_vs_base_%`, `p_vs_base` /
+    `p_vs_softrec` (the report's references, benchmark/aggregate.py; NaN where that reference has
+    not run, or for the reference itself), `users_vs_base` and `seeds_vs_base` (what they were
+    paired over)."""
     records = []
     for (dataset, model), rows in data.groupby(["dataset", "model"], sort=False):
         groups = {method: _split_by_group(per_user_frames(part), group_of)
@@ -38,7 +50,7 @@ def group_tests(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series
             for group in sorted(mine):
                 for metric in metrics:
                     record = {"dataset": dataset, "model": model, "method": method, "group": group,
-                              "metric": metric}
+                              "metric": metric, "change_vs_base_%": float("nan")}
                     for reference in ORDER:
                         p = users = float("nan")
                         theirs = groups.get(reference, {}).get(group, {})
@@ -49,18 +61,17 @@ def group_tests(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series
                         record[f"p_vs_{reference.lower()}"] = p
                         if reference == BASE:
                             record["users_vs_base"] = users
+                            record["seeds_vs_base"] = len(shared) if reference != method else 0
+                            if reference != method and shared:
+                                record["change_vs_base_%"] = change_percent(
+                                    [mine[group][s] for s in shared], [theirs[s] for s in shared], metric,
+                                    rating_threshold)
                     records.append(record)
     return pd.DataFrame(records)
 
 
 def with_tests(frame: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
-    """`frame` (grouped_user_metric's means) with the change over Base in % and the tests' p."""
-    keys = ["dataset", "model", "group", "metric"]
-    base = frame[frame["method"] == BASE][keys + ["value"]].rename(columns={"value": "base_value"})
-    out = frame.merge(base, on=keys, how="left")
-    out["change_vs_base_%"] = (out["value"] / out["base_value"] - 1.0) * 100.0
-    out.loc[out["method"] == BASE, "change_vs_base_%"] = float("nan")
-    out = out.drop(columns="base_value")
-    if not tests.empty:
-        out = out.merge(tests, on=keys + ["method"], how="left")
-    return out
+    """`frame` (grouped_user_metric's means over each method's own seeds) with the tests' columns:
+    the change over Base and the p, both on the seeds shared with the reference."""
+    keys = ["dataset", "model", "group", "metric", "method"]
+    return frame.merge(tests, on=keys, how="left") if not tests.empty else frame
