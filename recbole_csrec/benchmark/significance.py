@@ -56,10 +56,15 @@ def paired_over_users(frames_a: Sequence[pd.DataFrame], frames_b: Sequence[pd.Da
                       rating_threshold: float = 4.0, test: str = "ttest") -> tuple[float, int]:
     """(p, number of paired original users) for two methods, given their per-user frames of
     shared seeds: rows paired, then averaged per original user, then the paired test."""
+    return paired_values_test(user_values(frames_a, metric, rating_threshold),
+                              user_values(frames_b, metric, rating_threshold), test)
+
+
+def paired_values_test(a: pd.Series, b: pd.Series, test: str = "ttest") -> tuple[float, int]:
+    """paired_over_users on per-row values already computed (user_values), for callers that use
+    them for more than the test."""
     if test not in USER_TESTS:
         raise ValueError(f"user test '{test}' is not accepted: use {' or '.join(USER_TESTS)}")
-    a = user_values(frames_a, metric, rating_threshold)
-    b = user_values(frames_b, metric, rating_threshold)
     rows = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
     both = rows.groupby(level=CLUSTER).mean() if len(rows) else rows
     diff = (both["a"] - both["b"]).to_numpy()

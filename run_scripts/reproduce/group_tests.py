@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from recbole_csrec.benchmark.aggregate import REFERENCES, per_user_frames
-from recbole_csrec.benchmark.significance import paired_over_users, user_values
+from recbole_csrec.benchmark.significance import paired_values_test, user_values
 from recbole_csrec.names import method_name
 
 BASE = method_name("none")
@@ -26,14 +26,11 @@ def _split_by_group(frames: dict[int, pd.DataFrame], group_of) -> dict[str, dict
     return split
 
 
-def change_percent(mine: Sequence[pd.DataFrame], base: Sequence[pd.DataFrame], metric: str,
-                   rating_threshold: float) -> float:
-    """The metric's change in % over Base, both averaged over the same seeds' frames (a method that
-    ran on fewer seeds is not set against Base's other seeds); NaN where Base's value is 0."""
-    base_value = float(user_values(base, metric, rating_threshold).mean())
-    if not base_value:
-        return float("nan")
-    return (float(user_values(mine, metric, rating_threshold).mean()) / base_value - 1.0) * 100.0
+def change_percent(mine: pd.Series, base: pd.Series) -> float:
+    """The metric's change in % over Base from per-row values (user_values) of the same seeds (a
+    method that ran on fewer seeds is not set against Base's other seeds); NaN where Base's is 0."""
+    base_value = float(base.mean())
+    return (float(mine.mean()) / base_value - 1.0) * 100.0 if base_value else float("nan")
 
 
 def group_tests(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series], metrics: Sequence[str],
@@ -54,18 +51,17 @@ def group_tests(data: pd.DataFrame, group_of: Callable[[pd.DataFrame], pd.Series
                     for reference in ORDER:
                         p = users = float("nan")
                         theirs = groups.get(reference, {}).get(group, {})
-                        shared = sorted(set(mine[group]) & set(theirs))
-                        if reference != method and shared:
-                            p, users = paired_over_users([mine[group][s] for s in shared],
-                                                         [theirs[s] for s in shared], metric, rating_threshold)
+                        shared = sorted(set(mine[group]) & set(theirs)) if reference != method else []
+                        if shared:  # each side's per-row values once, for the test and the change
+                            a, b = (user_values([side[s] for s in shared], metric, rating_threshold)
+                                    for side in (mine[group], theirs))
+                            p, users = paired_values_test(a, b)
                         record[f"p_vs_{reference.lower()}"] = p
                         if reference == BASE:
                             record["users_vs_base"] = users
-                            record["seeds_vs_base"] = len(shared) if reference != method else 0
-                            if reference != method and shared:
-                                record["change_vs_base_%"] = change_percent(
-                                    [mine[group][s] for s in shared], [theirs[s] for s in shared], metric,
-                                    rating_threshold)
+                            record["seeds_vs_base"] = len(shared)
+                            if shared:
+                                record["change_vs_base_%"] = change_percent(a, b)
                     records.append(record)
     return pd.DataFrame(records)
 
