@@ -167,12 +167,14 @@ def _csrec_t_and_store_keys() -> list[Key]:
         Key("teacher_store", None, folder_or_none,
             "folder of trained teachers, shared by runs and search trials; `~` = `<checkpoint_dir>/teacher_store` "
             "(a search uses `<output>/teacher_store`). Entries: `<key>/weights.pth` (loads with "
-            "`weights_only=True`) + `manifest.json`", store="never", section=s),
+            "`weights_only=True`) + `manifest.json`; a phase in training keeps its resume state in "
+            "`.partial/<key>.pth`", store="never", section=s),
         Key("reuse_teachers", True, flag,
             "load a stored model whose key (dataset content, architecture and its training config, phase seed, "
             "objective, the `builder` keys of its phase) matches instead of training it; a Base run with seed s "
-            "and CSRec-M's teacher seeded s are one entry (docs/tuning.md); `False` always trains and stores "
-            "nothing", store="never", section=s),
+            "and CSRec-M's teacher seeded s are one entry (docs/tuning.md); a phase killed mid-way resumes "
+            "from its last validated epoch (docs/usage.md); `False` always trains and stores nothing",
+            store="never", section=s),
     ]
     return keys
 

@@ -175,10 +175,11 @@ def _base_from_store(ctx: TeacherContext, backbone, seed: int) -> tuple[CSRecTra
 
 
 def _train_student(ctx: TeacherContext, student: CSRecStudent, seed: int,
-                   trainer_class: type[CSRecTrainer], evaluate_test: bool) -> tuple[CSRecTrainer, PhaseResult]:
+                   trainer_class: type[CSRecTrainer], evaluate_test: bool,
+                   resume_file: str | None = None) -> tuple[CSRecTrainer, PhaseResult]:
     config = ctx.config
     reseed_loader(ctx.train_data, seed)
-    trainer = trainer_class(config, student, phase="student",
+    trainer = trainer_class(config, student, phase="student", resume_file=resume_file,
                             weights_file=os.path.join(ctx.run_dir, "student.pth"), write_files=ctx.saved)
     trainer.fit(ctx.train_data, ctx.valid_data, saved=ctx.saved, show_progress=config["show_progress"])
     result = trainer.phase_result()
@@ -198,7 +199,8 @@ def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
     if fields is None or ctx.store is None:
         return _train_student(ctx, student, seed, trainer_class, evaluate_test)
     phase = train_or_load(ctx.store, fields, lambda: student,
-                          lambda model: _train_student(ctx, model, seed, trainer_class, evaluate_test),
+                          lambda model, resume_file: _train_student(ctx, model, seed, trainer_class,
+                                                                    evaluate_test, resume_file),
                           ctx.config, "student", seed, label=f"{method_name(ctx.config['teacher'])} student",
                           with_test=False)
     if not phase.reused:

@@ -18,6 +18,7 @@ from recbole_csrec.evaluation_collector import TopkCollector
 from recbole_csrec.metrics import require_rating_field
 from recbole_csrec.model.student import CSRecStudent
 from recbole_csrec.precision import bf16_active, bf16_autocast_dtype
+from recbole_csrec.resume import load_resume_state, random_streams, restore_random_streams, save_resume_state
 
 
 @dataclass
@@ -95,11 +96,16 @@ class CSRecTrainer(Trainer):
     - a NaN or infinite training loss raised as DivergenceError naming the phase and epoch
       (RecBole raises a bare ValueError, and only for NaN);
     - with `keep_valid_scores_mb` > 0, the validation scores of the best epoch kept (up to that
-      many MB; more and none are kept) for the soft-label diagnostics.
+      many MB; more and none are kept) for the soft-label diagnostics;
+    - with `resume_file`, the phase's resume state written there after every validation epoch
+      and, when the file is there at the start, the phase resumed from it (recbole_csrec.resume).
+      RecBole's own `resume_checkpoint` restores neither the best weights nor the random streams,
+      and its files need weights_only=False on torch>=2.6.
     """
 
     def __init__(self, config, model, phase: str = "student", weights_file: str | None = None,
-                 write_files: bool = True, keep_valid_scores_mb: float = 0.0) -> None:
+                 write_files: bool = True, keep_valid_scores_mb: float = 0.0,
+                 resume_file: str | None = None) -> None:
         # RecBole's ensure_dir checks, then creates: two trainers starting at once (parallel
         # teachers, two lanes) can both see no folder and the second makedirs raises. Creating it
         # race-free first makes RecBole's check find it.
@@ -122,6 +128,9 @@ class CSRecTrainer(Trainer):
         self.best_epoch = -1
         self._plain_stepper = None
         self._best_state: dict | None = None
+        self.resume_file = resume_file
+        self.resumed_from_epoch: int | None = None  # the last epoch a resumed phase had finished
+        self._seconds_before = 0.0  # training time of the runs this phase resumed from
         run_dir = self.tensorboard.log_dir
         self.tensorboard.close()
         self.tensorboard = SummaryWriter(os.path.join(run_dir, phase))
@@ -130,16 +139,19 @@ class CSRecTrainer(Trainer):
         self.best_epoch = epoch
         # Called right after the validation epoch that improved (None without validation).
         self._best_valid_scores, self._last_valid_scores = self._last_valid_scores, None
-        module = self.model
-        self._best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._write_best_weights(epoch, self.best_valid_score)
+        if verbose and self.write_files:  # every improvement: debug only; fit logs where the best went, once
+            self.logger.debug(f"Saving {self.phase} weights: {self.saved_model_file}")
+
+    def _write_best_weights(self, epoch: int, best_valid_score: float) -> None:
+        """The model's current weights as this phase's weight file (when it writes files)."""
         if self.write_files:
-            save_weights(module, self.saved_model_file, {
+            save_weights(self.model, self.saved_model_file, {
                 "phase": self.phase, "model": self.config["model"], "dataset": self.config["dataset"],
-                "epoch": int(epoch), "best_valid_score": float(self.best_valid_score),
+                "epoch": int(epoch), "best_valid_score": float(best_valid_score),
                 "config": config_meta(self.config),
             })
-            if verbose:  # every improvement: debug only; fit logs where the best went, once
-                self.logger.debug(f"Saving {self.phase} weights: {self.saved_model_file}")
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._epoch = epoch_idx
@@ -191,12 +203,24 @@ class CSRecTrainer(Trainer):
             callback_fn=None) -> tuple[float, dict]:
         require_rating_field(self.config, train_data._dataset)
         start = time()
+        generator = getattr(train_data, "generator", None)
+        finished = self.resume_file is not None and self._resume(generator)
+
+        def after_validation(epoch_idx, valid_score):
+            if self.resume_file is not None:
+                self._save_resume_state(epoch_idx, generator, start)
+            if callback_fn is not None:
+                callback_fn(epoch_idx, valid_score)
+
         # Always record the best state (in memory); write_files decides whether it hits disk.
         with anomaly_mode(self.config["detect_anomaly"]):  # also in Ray workers and scripts
             self.anomaly_mode = torch.is_anomaly_enabled()  # what this phase trained under
             try:
-                result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
-                                     show_progress=show_progress, callback_fn=callback_fn)
+                if finished:  # killed between its last epoch and publishing: nothing left to train
+                    result = self.best_valid_score, self.best_valid_result
+                else:
+                    result = super().fit(train_data, valid_data, verbose=verbose, saved=True,
+                                         show_progress=show_progress, callback_fn=after_validation)
             except ValueError as error:  # a loss path that bypasses _check_nan
                 if "loss is nan" not in str(error).lower():
                     raise
@@ -206,8 +230,49 @@ class CSRecTrainer(Trainer):
             where = self.saved_model_file if self.write_files else "kept in memory (no file)"
             self.logger.info(f"{self.phase}: best weights from epoch {self.best_epoch} "
                              f"({self.config['valid_metric']} {self.best_valid_score:.4f}): {where}")
-        self.fit_seconds = time() - start
+        self.fit_seconds = self._seconds_before + time() - start
         return result
+
+    def _save_resume_state(self, epoch: int, generator: torch.Generator | None, start: float) -> None:
+        """After validation epoch `epoch` (RecBole has updated its early-stopping state)."""
+        save_resume_state(self.resume_file, {
+            "model": self.config["model"], "phase": self.phase, "epoch": int(epoch),
+            "cur_step": int(self.cur_step), "best_valid_score": float(self.best_valid_score),
+            "best_valid_result": {k: float(v) for k, v in (self.best_valid_result or {}).items()},
+            "best_epoch": int(self.best_epoch), "best_state": self._best_state,
+            "train_loss_dict": {int(k): float(v) for k, v in self.train_loss_dict.items()},
+            "seconds": self._seconds_before + time() - start,
+            "weights": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "random_streams": random_streams(generator),
+        })
+
+    def _resume(self, generator: torch.Generator | None) -> bool:
+        """Load the resume state, if there is one; returns whether the phase had already finished
+        (stopped early, or at the epoch cap) when it was written."""
+        state = load_resume_state(self.resume_file, self.config["model"])
+        if state is None:
+            return False
+        if state["best_state"] is not None:  # the best epoch's weights file, as fit would have left it
+            self.model.load_state_dict(state["best_state"])
+            self._best_state = state["best_state"]
+            self.best_epoch = state["best_epoch"]
+            self._write_best_weights(self.best_epoch, state["best_valid_score"])
+        self.model.load_state_dict(state["weights"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = state["epoch"] + 1
+        self.cur_step = state["cur_step"]
+        self.best_valid_score = state["best_valid_score"]
+        self.best_valid_result = state["best_valid_result"]
+        self.train_loss_dict = dict(state["train_loss_dict"])
+        self._seconds_before = float(state["seconds"])
+        self.resumed_from_epoch = state["epoch"]
+        restore_random_streams(state["random_streams"], generator)
+        finished = self.start_epoch >= self.epochs or self.cur_step > self.stopping_step
+        self.logger.info(f"{self.phase}: resuming after epoch {state['epoch']} (best epoch {self.best_epoch}, "
+                         f"{self.config['valid_metric']} {self.best_valid_score:.4f}; "
+                         f"{self._seconds_before:.0f} s trained before) from {self.resume_file}"
+                         + ("; it had already finished" if finished else ""))
+        return finished
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if load_best_model and (model_file or self.write_files):
@@ -262,6 +327,7 @@ class CSRecTrainer(Trainer):
             best_valid_result=dict(self.best_valid_result or {}), best_epoch=int(self.best_epoch),
             epochs=len(self.train_loss_dict), seconds=getattr(self, "fit_seconds", 0.0),
             weights=self.saved_model_file if self.write_files else "",
-            meta={"anomaly_mode": getattr(self, "anomaly_mode", None)},
+            meta={"anomaly_mode": getattr(self, "anomaly_mode", None),
+                  **({} if self.resumed_from_epoch is None else {"resumed_after_epoch": self.resumed_from_epoch})},
             valid_scores=self._best_valid_scores,
         )

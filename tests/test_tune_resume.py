@@ -117,8 +117,8 @@ def test_an_interrupted_search_resumes_keeping_finished_trials(tiny_data, tmp_pa
                              fixed=fixed, output=str(out), num_cpus=2, cpus_per_trial=2, resume=True)
     rows = {row["epochs"]: row for row in result["rows"]}
     assert sorted(rows) == [1, 50] and all(row["status"] == "ok" for row in rows.values())
-    # The finished trial was kept, not trained again; the cut-off one trained all its epochs
-    # again, and its row reads only that attempt (Ray keeps the cut-off epochs in its log too).
+    # The finished trial was kept, not trained again; the cut-off one went on from its last
+    # validated epoch (its resume state in the store), and its row counts every epoch it trained.
     assert (rows[1]["weights"], os.path.getmtime(rows[1]["weights"])) == kept
     assert (out / "best_config.yaml").exists() and len(_read_trials(out)) == 2
 

@@ -133,8 +133,9 @@ class TeacherContext:
             return self._train(name, build(), train_data, seed, trainer_class, phase_config, **trainer_kwargs)
         fields = teacher_key_fields(phase_config, seed=seed, extra=store_fields, objective=objective)
 
-        def train(fresh):
-            _, trainer = self._train(name, fresh, train_data, seed, trainer_class, phase_config, **trainer_kwargs)
+        def train(fresh, resume_file):
+            _, trainer = self._train(name, fresh, train_data, seed, trainer_class, phase_config,
+                                     resume_file=resume_file, **trainer_kwargs)
             return trainer, self.phases[-1]
 
         phase = train_or_load(store, fields, build, train, phase_config, name, seed,

@@ -14,7 +14,9 @@ Student-only keys (beta, temperature, kl_direction, ...) never enter a teacher's
 search over them trains each teacher once; a student's key has them.
 
 Layout: `<store>/<key>/weights.pth` (a `recbole_csrec.checkpoint` weight file, loads with
-weights_only=True) and `<store>/<key>/manifest.json` (key fields and the phase result).
+weights_only=True) and `<store>/<key>/manifest.json` (key fields and the phase result); while a
+phase trains, `<store>/.partial/<key>.pth` holds its resume state (recbole_csrec.resume), so a
+phase killed mid-way goes on from its last validated epoch; it is removed once the entry is published.
 An entry is written to a temp folder and renamed when complete; `<store>/.locks/<key>.lock`
 (fcntl.flock) makes concurrent requests for one key train it once. The same mechanism resumes
 interrupted experiments: finished teachers are found, only missing ones are trained.
@@ -45,6 +47,7 @@ from recbole_csrec.keys import keyed_only_when_set, unhashed_keys
 KEY_VERSION = 2  # 2: keyed by model (objective) instead of teacher kind and role
 WEIGHTS = "weights.pth"
 MANIFEST = "manifest.json"
+PARTIAL = ".partial"  # resume states of phases being trained (dot: not an entry)
 
 # Keys of the teacher's config that cannot change its weights or its stored results: where files
 # go, logging, hardware placement; and every CSRec key the table (recbole_csrec/keys.py) leaves out
@@ -155,6 +158,10 @@ class TeacherStore:
 
     def folder(self, key: str) -> str:
         return os.path.join(self.root, key)
+
+    def resume_file(self, key: str) -> str:
+        """Where the phase of `key` keeps its resume state while it trains."""
+        return os.path.join(self.root, PARTIAL, f"{key}.pth")
 
     def get(self, key: str) -> StoredTeacher | None:
         """The complete, intact entry for `key`, or None. Only renamed (finished) folders exist;

@@ -11,6 +11,7 @@ from recbole.config import Config
 from recbole.utils import set_color
 from torch import nn
 
+from recbole_csrec.resume import discard_resume_state
 from recbole_csrec.teachers.store import StoredTeacher, TeacherStore, teacher_key
 from recbole_csrec.trainer import CSRecTrainer, PhaseResult
 
@@ -35,12 +36,13 @@ def stored_result(entry: StoredTeacher, name: str, seed: int, key: str, with_tes
 
 
 def train_or_load(store: TeacherStore, fields: dict[str, Any], make_model: Callable[[], nn.Module],
-                  train: Callable[[nn.Module], tuple[CSRecTrainer, PhaseResult]], config: Config, name: str,
+                  train: Callable[[nn.Module, str], tuple[CSRecTrainer, PhaseResult]], config: Config, name: str,
                   seed: int, label: str, wait: bool = True, with_test: bool = True) -> Phase | None:
     """Train-and-publish or load the phase whose key fields are `fields`.
 
-    `train(model)` trains the model built by `make_model` and returns (trainer, result); `label`
-    names the phase in the store's manifest. With `wait` False, returns None when another process
+    `train(model, resume_file)` trains the model built by `make_model` with a CSRecTrainer
+    resuming from (and writing) `resume_file`, and returns (trainer, result); `label` names the
+    phase in the store's manifest. With `wait` False, returns None when another process
     holds the key (it is training that phase right now)."""
     key = teacher_key(fields)
     with store.lock(key, blocking=wait) as held:
@@ -49,10 +51,13 @@ def train_or_load(store: TeacherStore, fields: dict[str, Any], make_model: Calla
         model = make_model()
         entry = store.get(key)
         if entry is None:
-            trainer, result = train(model)
-            # Only a fit that returned is published: a trial a search scheduler stopped never gets here.
+            resume_file = store.resume_file(key)  # a killed run of this key left it: go on from there
+            trainer, result = train(model, resume_file)
+            # Only a fit that returned is published: a trial a search scheduler stopped never gets
+            # here (its resume state stays, for a later run of the same key).
             result.meta.update(reused=False, store_key=key)
             store.publish(key, fields, model, result.as_dict(), config, phase=label)
+            discard_resume_state(resume_file)
             return Phase(model, trainer, result, False)
     start = time()
     entry.load_into(model)

@@ -13,13 +13,13 @@ from recbole_csrec.tune.carried import point_params
 from recbole_csrec.tune.space import SearchSpace
 
 
-def _last_attempt(frame):
-    """A trial restarted by --resume trains from scratch, and Ray appends the new epochs to the
-    cut-off attempt's: keep the rows from the last restart (where `epoch` stops growing)."""
+def _latest_report_per_epoch(frame):
+    """A trial restarted by --resume goes on from its last validated epoch (its student's resume
+    state in the teacher store; from scratch without the store), and Ray appends the new attempt's
+    epochs to the cut-off one's: keep each epoch's latest report, in epoch order."""
     if frame is None or "epoch" not in frame or not len(frame):
         return frame
-    restarts = [i for i in range(1, len(frame)) if frame["epoch"].iloc[i] <= frame["epoch"].iloc[i - 1]]
-    return frame.iloc[restarts[-1]:] if restarts else frame
+    return frame.drop_duplicates("epoch", keep="last").sort_values("epoch", kind="stable")
 
 
 def _trial_configs(results) -> list[dict[str, Any]]:
@@ -48,7 +48,7 @@ def trial_row(name: str, params: dict[str, Any], frame, space: SearchSpace, bigg
         best = frame.loc[scores[scores == best_score].index[-1]]
         row["valid_score"] = float(best["valid_score"])
         row["best_epoch"] = int(best["epoch"])
-        row["epochs"] = int(len(frame))
+        row["epochs"] = int(frame["epoch"].max()) + 1  # a resumed attempt may not have reported them all
         row["weights"] = str(best["weights"])
         for column in frame.columns:
             if "@" in column:
@@ -69,7 +69,7 @@ def trial_rows(results, space: SearchSpace, bigger: bool) -> list[dict[str, Any]
         status = "error" if error is not None else "ok" if finished else "unfinished"
         message = (str(error).strip().splitlines() or [""])[-1][:200] if error is not None else ""
         rows.append(trial_row(os.path.basename(str(result.path or result.log_dir or "")),
-                              point_params(result.config or trial_config), _last_attempt(result.metrics_dataframe),
+                              point_params(result.config or trial_config), _latest_report_per_epoch(result.metrics_dataframe),
                               space, bigger, status, message))
     return best_first(rows, bigger)
 
