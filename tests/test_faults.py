@@ -28,10 +28,11 @@ def test_an_oserror_in_each_writer_leaves_nothing_lost_or_corrupt(tmp_path):
 
 
 def test_a_changed_metric_or_a_lost_entry_is_reported():
-    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "caches": ["c"], "cache_hashes": {}, "per_user_rows": 5,
+    reference = {"dataset": {"a": "1"}, "store": ["k1", "k2"], "partials": [], "caches": ["c"], "cache_hashes": {}, "per_user_rows": 5,
                  "run_id": "r", "metrics": {"test_ndcg@10": 0.5}}
     assert differences(dict(reference), reference) == []
     assert differences({**reference, "store": ["k1"]}, reference) == ["store"]
+    assert differences({**reference, "partials": ["k2.pth"]}, reference) == ["partials"]
     assert differences({**reference, "metrics": {"test_ndcg@10": 0.4}}, reference) == ["metric test_ndcg@10"]
 
 

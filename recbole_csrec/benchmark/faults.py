@@ -36,6 +36,7 @@ METRIC_PREFIXES = ("test_", "valid_")
 # The writers whose files later runs read, told apart by the module on the call stack.
 WRITERS = {
     "prepared dataset": "recbole_csrec/data/protocol.py",
+    "phase resume state": "recbole_csrec/resume.py",
     "teacher-store entry": "recbole_csrec/teachers/store.py",
     "disk soft-label cache": "recbole_csrec/soft_labels/disk_cache.py",
     "results row": "recbole_csrec/benchmark/results.py",
@@ -124,7 +125,7 @@ def end_state(workdir: str) -> dict[str, Any]:
     from recbole_csrec.checkpoint import load_weights
     from recbole_csrec.data.protocol import read_manifest
     from recbole_csrec.soft_labels.disk_cache import DiskSoftLabels
-    from recbole_csrec.teachers.store import TeacherStore
+    from recbole_csrec.teachers.store import PARTIAL, TeacherStore
 
     folder = os.path.join(workdir, "dataset", NAME)
     manifest = read_manifest(folder)
@@ -133,6 +134,9 @@ def end_state(workdir: str) -> dict[str, Any]:
     dataset = {name: meta["sha256"] for name, meta in manifest["files"].items()}
     store = TeacherStore(os.path.join(workdir, "store"))
     entries = sorted(e for e in os.listdir(store.root) if not e.startswith(".") and e != "soft_labels")
+    # A finished run leaves no resume state: every phase that wrote one was published.
+    partial = os.path.join(store.root, PARTIAL)
+    partials = sorted(n for n in os.listdir(partial) if n.endswith(".pth")) if os.path.isdir(partial) else []
     for key in entries:
         entry = store.get(key)
         if entry is None:
@@ -155,7 +159,7 @@ def end_state(workdir: str) -> dict[str, Any]:
     metrics = {c: float(row[c]) for c in frame.columns if c.startswith(METRIC_PREFIXES)}
     per_user = os.path.join(workdir, "results", "per_user", f"{row['run_id']}.csv.gz")
     ranks = pd.read_csv(per_user)
-    return {"dataset": dataset, "store": entries, "caches": caches, "cache_hashes": hashes, "metrics": metrics,
+    return {"dataset": dataset, "store": entries, "partials": partials, "caches": caches, "cache_hashes": hashes, "metrics": metrics,
             "per_user_rows": len(ranks), "run_id": row["run_id"]}
 
 
@@ -226,7 +230,7 @@ STEPS: list[tuple[str, Callable[[str], bool]]] = [
 
 
 def differences(state: dict[str, Any], reference: dict[str, Any]) -> list[str]:
-    found = [key for key in ("dataset", "store", "caches", "cache_hashes", "per_user_rows", "run_id")
+    found = [key for key in ("dataset", "store", "partials", "caches", "cache_hashes", "per_user_rows", "run_id")
              if state[key] != reference[key]]
     for name, value in reference["metrics"].items():
         if abs(state["metrics"].get(name, float("nan")) - value) > 1e-9 or name not in state["metrics"]:
