@@ -141,6 +141,17 @@ def test_unreadable_resume_state_is_moved_aside(tiny_data, monkeypatch, caplog):
     assert os.listdir(os.path.join("killed", "teacher_store", ".partial", ".rejected"))
 
 
+def test_results_row_says_which_phase_was_resumed():
+    import json
+
+    from recbole_csrec.benchmark.results import phase_cell
+
+    cell = json.loads(phase_cell({"main-teacher": {"epochs": 50, "seconds": 9000.0, "reused": False,
+                                                   "resumed_after_epoch": 31, "anomaly_mode": False},
+                                  "student": {"epochs": 20, "reused": False}}))
+    assert cell["main-teacher"]["resumed_after_epoch"] == 31 and "resumed_after_epoch" not in cell["student"]
+
+
 def test_random_streams_round_trip():
     generator = torch.Generator().manual_seed(7)
     streams = random_streams(generator)

@@ -64,13 +64,16 @@ def diagnostic_cells(diagnostics: dict[str, float] | None) -> dict[str, float]:
     return {f"{DIAG_PREFIX}{name}": float(value) for name, value in (diagnostics or {}).items()}
 
 
-PHASE_FIELDS = ("seed", "best_epoch", "epochs", "seconds", "reused", "trained_as", "store_key")
+PHASE_FIELDS = ("seed", "best_epoch", "epochs", "seconds", "reused", "trained_as", "store_key",
+                "resumed_after_epoch")
 
 
 def phase_cell(phases: dict[str, dict[str, Any]] | None) -> str:
     """Every phase of a run (teachers and student) as one JSON cell: its seed, best epoch, epochs
-    trained, seconds, and whether the teacher store gave it (`reused`, `trained_as`), so a report
-    can show each phase's convergence and count trained against reused phases."""
+    trained, seconds, whether the teacher store gave it (`reused`, `trained_as`) and, for a phase
+    that went on from a cut-off run, the last epoch that run had validated (`resumed_after_epoch`;
+    its epochs and seconds count both runs), so a report can show each phase's convergence and
+    count trained against reused phases."""
     cells = {name: {k: phase[k] for k in PHASE_FIELDS if k in phase}
              for name, phase in (phases or {}).items()}
     for cell in cells.values():
