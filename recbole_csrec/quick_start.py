@@ -193,8 +193,10 @@ def _student_from_store(ctx: TeacherContext, student: CSRecStudent, seed: int,
                         trainer_class: type[CSRecTrainer], evaluate_test: bool) -> tuple[CSRecTrainer, PhaseResult]:
     """A CSRec student through the teacher store: the same backbone config and seed, the same
     stored teachers and the same student keys make the same model, so e.g. the benchmark's
-    CSRec-M run at the searched point loads the search trial that trained it. A student whose
-    teachers are not all store entries (reuse off, or SoftRec's counts) is trained as usual."""
+    CSRec-M run at the searched point loads the search trial that trained it; SoftRec's student is
+    keyed by its fixed teacher's kind (student_key_fields). Through the store, a student cut off
+    mid-way resumes. A student whose teachers are not all store entries (reuse off) is trained as
+    usual."""
     fields = student_key_fields(ctx)
     if fields is None or ctx.store is None:
         return _train_student(ctx, student, seed, trainer_class, evaluate_test)
@@ -220,9 +222,11 @@ STUDENT_KEYS = phase_keys("student")
 
 
 def student_key_fields(ctx: TeacherContext) -> dict[str, Any] | None:
-    """The store key fields of this run's student, or None when a teacher phase has no store key."""
-    keys = [phase.meta.get("store_key") for phase in ctx.phases]
-    if not keys or not all(keys):
+    """The store key fields of this run's student, or None when a teacher phase has no store key.
+    A teacher with no phase (SoftRec's popularity vector) is fixed by the training data, which the
+    key holds (dataset content, split settings): its kind stands for it."""
+    keys = [phase.meta.get("store_key") for phase in ctx.phases] or [f"fixed teacher: {ctx.config['teacher']}"]
+    if not all(keys):
         return None
     extra = {key: ctx.config[key] for key in STUDENT_KEYS}
     extra["teachers"] = keys

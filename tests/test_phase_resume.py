@@ -84,16 +84,17 @@ def test_killed_phase_resumes_to_the_uninterrupted_result(tiny_data, monkeypatch
     assert _partials("killed") == []
 
 
-def test_student_killed_mid_way_resumes(tiny_data, monkeypatch):
+@pytest.mark.parametrize("teacher", ["model", "pop"])  # SoftRec's student is keyed by its fixed teacher
+def test_student_killed_mid_way_resumes(tiny_data, monkeypatch, teacher):
     whole_losses: dict[tuple[str, int], float] = {}
     _record_epochs(monkeypatch, losses=whole_losses)
-    uninterrupted = _run(tiny_data, "whole")
+    uninterrupted = _run(tiny_data, "whole", teacher)
     _record_epochs(monkeypatch, kill_at=("student", 1))
     with pytest.raises(_Killed):
-        _run(tiny_data, "killed")
+        _run(tiny_data, "killed", teacher)
     resumed_losses: dict[tuple[str, int], float] = {}
     epochs = _record_epochs(monkeypatch, losses=resumed_losses)
-    resumed = _run(tiny_data, "killed")
+    resumed = _run(tiny_data, "killed", teacher)
     assert epochs == [("student", 1), ("student", 2), ("student", 3)]
     # the same epochs: same shuffling, same dropout masks, same optimizer moments
     assert resumed_losses == {k: v for k, v in whole_losses.items() if k in resumed_losses}
@@ -102,6 +103,11 @@ def test_student_killed_mid_way_resumes(tiny_data, monkeypatch):
     assert resumed["test_result"] == uninterrupted["test_result"]
     for name, tensor in _stored_weights(uninterrupted, "student").items():
         assert torch.equal(tensor, _stored_weights(resumed, "student")[name]), name
+    # published: the same run again loads the student instead of training it
+    epochs = _record_epochs(monkeypatch)
+    again = _run(tiny_data, "killed", teacher)
+    assert epochs == [] and again["phases"]["student"]["reused"]
+    assert again["test_result"] == uninterrupted["test_result"]
 
 
 def test_phase_killed_before_publishing_is_not_trained_again(tiny_data, monkeypatch):
