@@ -63,8 +63,8 @@ def save_resume_state(path: str, state: dict[str, Any]) -> None:
 def load_resume_state(path: str, model: str) -> dict[str, Any] | None:
     """The resume state at `path` when it exists and was written for a `model` phase; None
     otherwise. (Its file name is the phase's store key, which describes the model, not its role:
-    a killed Base run resumes as CSRec-M's teacher of the same seed.) A file that cannot be read (truncated, not ours) is moved aside with one
-    warning, and the phase starts from its first epoch."""
+    a killed Base run resumes as CSRec-M's teacher of the same seed.) A file that cannot be read
+    (truncated, not ours) is moved aside with one warning, and the phase starts from its first epoch."""
     if not os.path.isfile(path):
         return None
     try:
@@ -81,7 +81,7 @@ def load_resume_state(path: str, model: str) -> dict[str, Any] | None:
     return state
 
 
-def discard_resume_state(path: str | None) -> None:
+def discard_resume_state(path: str) -> None:
     """Remove a finished phase's resume state (its store entry now holds the result)."""
-    if path and os.path.exists(path):
+    if os.path.exists(path):
         os.remove(path)

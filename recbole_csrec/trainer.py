@@ -140,16 +140,16 @@ class CSRecTrainer(Trainer):
         # Called right after the validation epoch that improved (None without validation).
         self._best_valid_scores, self._last_valid_scores = self._last_valid_scores, None
         self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._write_best_weights(epoch, self.best_valid_score)
+        self._write_best_weights(epoch)
         if verbose and self.write_files:  # every improvement: debug only; fit logs where the best went, once
             self.logger.debug(f"Saving {self.phase} weights: {self.saved_model_file}")
 
-    def _write_best_weights(self, epoch: int, best_valid_score: float) -> None:
+    def _write_best_weights(self, epoch: int) -> None:
         """The model's current weights as this phase's weight file (when it writes files)."""
         if self.write_files:
             save_weights(self.model, self.saved_model_file, {
                 "phase": self.phase, "model": self.config["model"], "dataset": self.config["dataset"],
-                "epoch": int(epoch), "best_valid_score": float(best_valid_score),
+                "epoch": int(epoch), "best_valid_score": float(self.best_valid_score),
                 "config": config_meta(self.config),
             })
 
@@ -252,17 +252,16 @@ class CSRecTrainer(Trainer):
         state = load_resume_state(self.resume_file, self.config["model"])
         if state is None:
             return False
-        if state["best_state"] is not None:  # the best epoch's weights file, as fit would have left it
-            self.model.load_state_dict(state["best_state"])
-            self._best_state = state["best_state"]
-            self.best_epoch = state["best_epoch"]
-            self._write_best_weights(self.best_epoch, state["best_valid_score"])
+        self.best_valid_score = state["best_valid_score"]
+        self.best_valid_result = state["best_valid_result"]
+        self.best_epoch, self._best_state = state["best_epoch"], state["best_state"]
+        if self._best_state is not None:  # the best epoch's weights file, as fit would have left it
+            self.model.load_state_dict(self._best_state)
+            self._write_best_weights(self.best_epoch)
         self.model.load_state_dict(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.start_epoch = state["epoch"] + 1
         self.cur_step = state["cur_step"]
-        self.best_valid_score = state["best_valid_score"]
-        self.best_valid_result = state["best_valid_result"]
         self.train_loss_dict = dict(state["train_loss_dict"])
         self._seconds_before = float(state["seconds"])
         self.resumed_from_epoch = state["epoch"]
