@@ -250,6 +250,8 @@ def test_cost_curve_exponent_and_one_catalogue_point(tmp_path, monkeypatch):
 
     assert scale_curve.fitted_exponent([1e3, 1e4, 1e5], [2e-3, 2e-2, 2e-1]) == pytest.approx(1.0)
     assert scale_curve.fitted_exponent([1e3, 4e3], [1.0, 16.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="two or more sizes"):
+        scale_curve.fitted_exponent([2e4, 2e4], [1.0, 1.1])
     point = scale_curve.catalogue_point("GRU4Rec", 300, steps=1, repeats=1, root=str(tmp_path),
                                         users=400)
     assert point["items"] == 300
@@ -258,3 +260,22 @@ def test_cost_curve_exponent_and_one_catalogue_point(tmp_path, monkeypatch):
     assert point["eval_s_per_1000_users"] > 0 and point["peak_rss_mb"] > 50
     assert point["student_ram_compiled_step_s"] > 0 and point["student_disk_compiled_step_s"] > 0  # compiled_loss
     assert "| GRU4Rec | 300 |" in scale_curve.compiled_table([point])
+
+
+def test_cost_curve_with_one_catalogue_size_prints_its_steps(monkeypatch, capsys):
+    """One --items size measures the steps and says the slope is n/a (it used to divide by zero)."""
+    from recbole_csrec.benchmark import scale_curve
+
+    def fake_point(kind, model_name, size, steps, repeats, threads):
+        steps_s = {f"{c}_step_s": 0.01 * (i + 1) for i, c in enumerate(scale_curve.CATALOGUE_COLUMNS)}
+        compiled = {f"{c}_compiled_step_s": 0.01 for c in ("student_ram", "student_disk", "csrec_t")}
+        return {"model": model_name, "items": size, "rows": 10, "eval_s_per_1000_users": 0.5,
+                "peak_rss_mb": 100.0, **steps_s, **compiled}
+
+    monkeypatch.setattr(scale_curve, "_child", fake_point)
+    result = scale_curve.curve(["GRU4Rec"], [20_000], [], steps=1, repeats=1, threads=1)
+    out = capsys.readouterr().out
+    assert "| GRU4Rec | 20,000 | 10 | 10.0 | 20.0 | 30.0 | 40.0 |" in out
+    assert "exponents: n/a (one catalogue size" in out and result["exponents"] == {}
+    scale_curve.curve(["GRU4Rec"], [5_000, 20_000], [], steps=1, repeats=1, threads=1)
+    assert "csrec_t exponent: 0.00" in capsys.readouterr().out  # equal costs: a flat slope

@@ -179,6 +179,8 @@ def interactions_point(model_name: str, interactions: int, steps: int, root: str
 
 def fitted_exponent(sizes: list[float], costs: list[float]) -> float:
     """Least-squares slope of log(cost) against log(size): cost ~ size ** exponent."""
+    if len(set(sizes)) < 2:
+        raise ValueError(f"an exponent needs two or more sizes, got {sorted(set(sizes))}")
     xs, ys = [math.log(s) for s in sizes], [math.log(c) for c in costs]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
@@ -239,16 +241,21 @@ def curve(models: list[str], item_sizes: list[int], interaction_sizes: list[int]
                 + f" | {p['eval_s_per_1000_users']:.3f} | {p['peak_rss_mb']:.0f} |", flush=True)
     print("\n" + compiled_table(points))
     exponents: dict[str, float] = {}
-    for column in CATALOGUE_COLUMNS + ("eval_s_per_1000_users",):
+    sloped_columns = CATALOGUE_COLUMNS + ("eval_s_per_1000_users",)
+    if len(set(item_sizes)) < 2:  # one catalogue: the steps above are the measurement, no slope
+        print("exponents: n/a (one catalogue size; --items needs two or more for a slope)")
+        sloped_columns = ()
+    for column in sloped_columns:
         key = column if column.startswith("eval") else f"{column}_step_s"
         per_model = [fitted_exponent([p["items"] for p in points if p["model"] == m],
                                      [p[key] for p in points if p["model"] == m]) for m in models]
         exponents[column] = max(per_model)
         print(f"exponent of {column} against items: " + ", ".join(
             f"{m} {e:.2f}" for m, e in zip(models, per_model)))
-    print(f"base exponent: {exponents['base']:.2f}")
-    print(f"student exponent: {max(exponents['student_ram'], exponents['student_disk']):.2f}")
-    print(f"csrec_t exponent: {exponents['csrec_t']:.2f}")
+    if exponents:
+        print(f"base exponent: {exponents['base']:.2f}")
+        print(f"student exponent: {max(exponents['student_ram'], exponents['student_disk']):.2f}")
+        print(f"csrec_t exponent: {exponents['csrec_t']:.2f}")
     rows = []
     if interaction_sizes:
         print("\n| interactions | training rows | load s | peak RSS after load MB | after training MB | "
