@@ -127,6 +127,42 @@ def test_append_keeps_existing_rows(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # no temp file left
 
 
+def test_union_merge_of_two_widths_reads_each_row_once(tmp_path):
+    """Two lanes append to one results file on their own branches; one row adds `diag_` columns, so
+    its branch rewrites every row wider, and git's union merge keeps both versions with a second
+    header. read_results gives each run once (its widest form, in first-seen order); the next
+    append writes one header again."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    row = {"model": "GRU4Rec", "dataset": "yelp", "method": "Base", "seed": "1", "config_hash": "h",
+           "test_ndcg@10": "0.1", "phases": '{"student":{"epochs":3}}'}
+    path = str(tmp_path / "results.csv")
+    git("init", "-q", "-b", "main")
+    (tmp_path / ".gitattributes").write_text("*.csv merge=union\n")
+    append_rows(path, [{**row, "teacher": "none"}])
+    git("add", "-A"); git("commit", "-qm", "base")
+    git("checkout", "-qb", "wide")
+    append_rows(path, [{**row, "teacher": "training", "method": "CSRec-T", "diag_noise": "0.2"}])
+    git("commit", "-qam", "wide row")
+    git("checkout", "-q", "main"); git("checkout", "-qb", "narrow")
+    append_rows(path, [{**row, "teacher": "model", "method": "CSRec-M"}])
+    git("commit", "-qam", "narrow row")
+    git("checkout", "-q", "main"); git("merge", "-q", "wide"); git("merge", "-q", "--no-edit", "narrow")
+    assert open(path).read().count("model,dataset,") == 2  # what the union merge leaves
+
+    frame = read_results(path)
+    assert frame["method"].tolist() == ["Base", "CSRec-T", "CSRec-M"]
+    assert frame["diag_noise"].tolist() == ["", "0.2", ""] and frame["phases"].nunique() == 1
+    assert load_results([path])["method"].tolist() == ["Base", "CSRec-T", "CSRec-M"]
+    append_rows(path, [{**row, "teacher": "pop", "method": "SoftRec"}])
+    assert open(path).read().count("model,dataset,") == 1
+    assert read_results(path)["method"].tolist() == ["Base", "CSRec-T", "CSRec-M", "SoftRec"]
+
+
 def test_resume_skips_finished_rows(tmp_path):
     out = str(tmp_path / "res")
     fake = FakeRuns()

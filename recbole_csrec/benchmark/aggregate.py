@@ -15,6 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from recbole_csrec.atomic import write_atomic
+from recbole_csrec.benchmark.results import read_results
 from recbole_csrec.benchmark.significance import USER_TESTS, paired_over_seeds, paired_over_users, stars
 from recbole_csrec.errors import CSRecError, exit_code
 from recbole_csrec.names import METHOD_ORDER, method_name
@@ -39,7 +40,7 @@ def load_results(paths: Sequence[str], variant_columns: Sequence[str] = ()) -> p
     for path in paths:
         if not os.path.isfile(path):
             raise CSRecError(f"results file '{path}' does not exist")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_results(path)  # also a union-merged file of two widths
         missing = [c for c in ("model", "dataset", "seed") if c not in frame.columns]
         if missing or not ({"teacher", "method"} & set(frame.columns)):
             raise CSRecError(f"results file '{path}' lacks columns {missing or ['teacher or method']}: "

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import io
 import json
 import os
 import platform
@@ -46,10 +47,34 @@ def config_hash(config_files: Iterable[str] | None, settings: dict[str, Any]) ->
 
 
 def read_results(path: str) -> pd.DataFrame:
-    """The rows of a results CSV as strings (exactly as stored); empty frame if absent."""
+    """The rows of a results CSV as strings (exactly as stored); empty frame if absent.
+
+    A file that git's union merge (.gitattributes) made from two versions of different widths
+    (a lane's row added `diag_` columns and `append_rows` rewrote every row wider) holds a second
+    header line and every older row twice: each header's block is read with its own header, and a
+    row repeated in both is kept once, in its widest form, where it first appeared. The next
+    `append_rows` writes the file whole again.
+    """
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return pd.DataFrame()
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    with open(path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    header_start = "\n" + ",".join(text.split("\n", 1)[0].split(",")[:2]) + ","  # "\nmodel,dataset,"
+    blocks = text.split(header_start)
+    frames = [pd.read_csv(io.StringIO(block if i == 0 else header_start[1:] + block), dtype=str,
+                          keep_default_na=False) for i, block in enumerate(blocks)]
+    return frames[0] if len(frames) == 1 else _merge_widths(frames)
+
+
+def _merge_widths(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Blocks of one results file under headers of different widths, as one frame (read_results)."""
+    columns = list(dict.fromkeys(c for frame in frames for c in frame.columns))
+    shared = [c for c in columns if all(c in frame.columns for frame in frames)]
+    rows = pd.concat(frames, ignore_index=True).reindex(columns=columns).fillna("")
+    rows["_row"] = rows.groupby(shared, sort=False).ngroup()  # numbered where each row first appears
+    rows["_filled"] = (rows[columns] != "").sum(axis=1)
+    widest = rows.sort_values(["_row", "_filled"], kind="stable").drop_duplicates("_row", keep="last")
+    return widest.drop(columns=["_row", "_filled"]).reset_index(drop=True)
 
 
 def done_keys(frame: pd.DataFrame) -> set[tuple[str, ...]]:
