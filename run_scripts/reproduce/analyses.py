@@ -23,7 +23,7 @@ import pandas as pd
 
 from recbole_csrec.atomic import atomic_file
 from recbole_csrec.benchmark.aggregate import load_results, ordered, per_user_frames
-from recbole_csrec.benchmark.results import write_frame
+from recbole_csrec.benchmark.results import read_results, write_frame
 from recbole_csrec.benchmark.runner import (check_extra_argv, check_teachers,
                                             registered_teachers, run_benchmark, split_files)
 from recbole_csrec.data.drop_users import drop_users_copy
@@ -249,7 +249,7 @@ def _resolved_config(model: str, dataset: str, config_files: Sequence[str], extr
 
 def sweep_summary(runs_csv: str, model: str, dataset: str, values: Sequence[str], metric: str) -> pd.DataFrame:
     """Mean and std over seeds of test_<metric> per (method, sweep value)."""
-    data = pd.read_csv(runs_csv, dtype=str, keep_default_na=False)
+    data = read_results(runs_csv)  # sweep lanes append and merge like the tables
     data = data[(data["model"] == model) & (data["dataset"] == dataset)
                 & (data["sweep_value"].isin(list(values) + [""]))]
     data = data.drop_duplicates(["teacher", "seed", "sweep_value"], keep="last")
