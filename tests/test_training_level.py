@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_seed
 
@@ -61,6 +63,29 @@ def test_chunked_normaliser_gradient_matches_autograd():
     M = torch.randn(9, 3, dtype=torch.double, requires_grad=True)
     N = torch.randn(3, 7, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: column_log_normalizer(a, b, 2), (M, N))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 12), cols=st.integers(1, 12), rank=st.integers(1, 4),
+       chunk=st.integers(1, 12), block=st.integers(1, 60), scale=st.sampled_from([1.0, 30.0, 1e3]),
+       seed=st.integers(0, 2 ** 16))
+def test_blocked_normaliser_equals_logsumexp(rows, cols, rank, chunk, block, scale, seed):
+    """Any blocking (columns per chunk, entries per block, so 1 to all rows per block) gives
+    logsumexp over the rows of M N, also when a later row block holds a larger maximum than
+    the earlier ones (the online merge rescales the running sum)."""
+    generator = torch.Generator().manual_seed(seed)
+    M = torch.randn(rows, rank, dtype=torch.double, generator=generator) * scale ** 0.5
+    N = torch.randn(rank, cols, dtype=torch.double, generator=generator) * scale ** 0.5
+    expected = torch.logsumexp(M @ N, dim=0)
+    assert torch.allclose(column_log_normalizer(M, N, chunk, block), expected, rtol=1e-10, atol=1e-9)
+
+
+def test_row_blocked_normaliser_gradient_matches_autograd():
+    torch.manual_seed(4)
+    M = torch.randn(9, 3, dtype=torch.double, requires_grad=True)
+    N = torch.randn(3, 7, dtype=torch.double, requires_grad=True)
+    # 2 columns x 2 rows per block: 4 column chunks x 5 row blocks, the last of each partial
+    assert torch.autograd.gradcheck(lambda a, b: column_log_normalizer(a, b, 2, 4), (M, N))
 
 
 def test_sampled_normaliser_against_exact():

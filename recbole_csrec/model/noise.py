@@ -9,7 +9,10 @@ Eq. 12, -sum_j P_g1(j|s) log h(i|j), needs the rows S[i, :] of the batch's targe
 and the per-column normaliser log Z_j, which is computed once per step and shared by the batch.
 
 Cost of the exact normaliser: |I|^2 * r multiply-adds per step (about 3x that with the backward
-pass), in chunks of columns so that memory stays O(chunk * |I|) and S is never materialised.
+pass), block by block (a chunk of columns x a block of rows, ~1 MiB, merged with an online
+logsumexp) so that S is never materialised and each block's passes run in cache: with a block per
+whole column chunk (16 MiB), the exp/max/sum passes ran from memory and took twice as long
+(docs/performance.md, "The noise normaliser in cache-sized blocks").
 For large catalogues:
 - `importance` (unbiased): the term needs log Z only through sum_j w_j log Z_j, w = the batch's
   mean P_g1. A cheap estimate A_j (K uniformly drawn rows, no gradient) covers every column, and
@@ -25,21 +28,31 @@ import torch
 from torch import nn
 
 NORMALIZERS = ("auto", "exact", "importance", "sampled")
-CHUNK_ELEMENTS = 1 << 22  # entries of one [rows x chunk] block of S (16 MiB in float32)
+COLUMN_CHUNK = 1024  # columns of one block of S
+BLOCK_ELEMENTS = 1 << 18  # entries of one [rows x columns] block of S (1 MiB in float32: in cache)
 
 
-def _column_logsumexp(block: torch.Tensor) -> torch.Tensor:
-    """logsumexp over rows of a finite [rows x cols] block, in place (the block is scratch).
+def _blocks(n_rows: int, n_cols: int, chunk_size: int | None, block_elements: int | None):
+    """(column slice, [row slices]) covering [n_rows x n_cols], each block about `block_elements`."""
+    cols = chunk_size or min(n_cols, COLUMN_CHUNK)
+    rows = max(1, (block_elements or BLOCK_ELEMENTS) // cols)
+    row_slices = [slice(start, start + rows) for start in range(0, n_rows, rows)]
+    return [(slice(start, start + cols), row_slices) for start in range(0, n_cols, cols)]
 
-    torch.logsumexp also guards against infinite maxima, several extra passes over the block;
+
+def _chunk_log_normalizer(M: torch.Tensor, N_chunk: torch.Tensor, row_slices: list[slice]) -> torch.Tensor:
+    """logsumexp over all rows of M @ N_chunk, row block by row block (online max and sum).
+
+    torch.logsumexp also guards against infinite maxima, several extra passes over each block;
     the scores of h are finite products, so one max, one shifted exp and one sum suffice."""
-    top = block.amax(dim=0)
-    return block.sub_(top).exp_().sum(dim=0).log_().add_(top)
-
-
-def _column_chunks(n_cols: int, n_rows: int, chunk_size: int | None) -> tuple[range, int]:
-    size = chunk_size or max(1, CHUNK_ELEMENTS // max(1, n_rows))
-    return range(0, n_cols, size), size
+    top = total = None
+    for rows in row_slices:
+        block = M[rows] @ N_chunk
+        new_top = block.amax(dim=0) if top is None else torch.maximum(top, block.amax(dim=0))
+        block_sum = block.sub_(new_top).exp_().sum(dim=0)  # in place: the block is scratch
+        total = block_sum if total is None else total.mul_((top - new_top).exp_()).add_(block_sum)
+        top = new_top
+    return total.log_().add_(top)
 
 
 def resolve_normalizer(normalizer: str, num_items: int, exact_max_items: int) -> str:
@@ -52,42 +65,46 @@ def resolve_normalizer(normalizer: str, num_items: int, exact_max_items: int) ->
 
 
 class _ColumnLogSumExp(torch.autograd.Function):
-    """log sum_i exp((M N)[i, j]) for every column j, chunk by chunk over j.
+    """log sum_i exp((M N)[i, j]) for every column j, block by block.
 
-    The backward pass recomputes each chunk instead of storing S, so neither direction ever
-    holds more than one [rows x chunk] block: d logZ_j / d S[i, j] = softmax_i(S[:, j]).
+    The backward pass recomputes each block instead of storing S, so neither direction ever
+    holds more than one block: d logZ_j / d S[i, j] = softmax_i(S[:, j]).
     """
 
     @staticmethod
-    def forward(ctx, M: torch.Tensor, N: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
-        starts, size = _column_chunks(N.size(1), M.size(0), chunk_size)
+    def forward(ctx, M: torch.Tensor, N: torch.Tensor, chunk_size: int | None,
+                block_elements: int | None) -> torch.Tensor:
         out = torch.empty(N.size(1), dtype=M.dtype, device=M.device)
-        for start in starts:
-            out[start:start + size] = _column_logsumexp(M @ N[:, start:start + size])
+        for cols, row_slices in _blocks(M.size(0), N.size(1), chunk_size, block_elements):
+            out[cols] = _chunk_log_normalizer(M, N[:, cols], row_slices)
         ctx.save_for_backward(M, N, out)
-        ctx.chunk_size = chunk_size
+        ctx.blocking = (chunk_size, block_elements)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         M, N, log_z = ctx.saved_tensors
-        starts, size = _column_chunks(N.size(1), M.size(0), ctx.chunk_size)
         grad_M = torch.zeros_like(M) if ctx.needs_input_grad[0] else None
         grad_N = torch.zeros_like(N) if ctx.needs_input_grad[1] else None
-        for start in starts:
-            cols = slice(start, start + size)
-            # softmax over rows, weighted by the incoming gradient of each column
-            weights = (M @ N[:, cols]).sub_(log_z[cols]).exp_().mul_(grad_out[cols])
-            if grad_M is not None:
-                grad_M += weights @ N[:, cols].t()
-            if grad_N is not None:
-                grad_N[:, cols] = M.t() @ weights
-        return grad_M, grad_N, None
+        for cols, row_slices in _blocks(M.size(0), N.size(1), *ctx.blocking):
+            N_chunk = N[:, cols]
+            for rows in row_slices:
+                # softmax over rows, weighted by the incoming gradient of each column
+                weights = (M[rows] @ N_chunk).sub_(log_z[cols]).exp_().mul_(grad_out[cols])
+                if grad_M is not None:
+                    grad_M[rows].addmm_(weights, N_chunk.t())
+                if grad_N is not None:
+                    grad_N[:, cols].addmm_(M[rows].t(), weights)
+        return grad_M, grad_N, None, None
 
 
-def column_log_normalizer(M: torch.Tensor, N: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
-    """[|I|] log Z_j = logsumexp over the rows of (M N)[:, j]; memory O(chunk * rows)."""
-    return _ColumnLogSumExp.apply(M, N, chunk_size)
+def column_log_normalizer(M: torch.Tensor, N: torch.Tensor, chunk_size: int | None = None,
+                          block_elements: int | None = None) -> torch.Tensor:
+    """[|I|] log Z_j = logsumexp over the rows of (M N)[:, j]; memory O(one block).
+
+    `chunk_size` columns (default COLUMN_CHUNK) by `block_elements / chunk_size` rows per block
+    (default BLOCK_ELEMENTS entries)."""
+    return _ColumnLogSumExp.apply(M, N, chunk_size, block_elements)
 
 
 class NoiseModel(nn.Module):
