@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -18,7 +19,7 @@ from recbole_csrec.model.main_teacher import MainTeacher
 from recbole_csrec.model.noise import NoiseModel, column_log_normalizer
 from recbole_csrec.model.teacher_pair_loss import teacher_pair_loss
 from recbole_csrec.quick_start import build_configs
-from tests.conftest import TINY_NAME, fast_config, write_tiny_dataset
+from tests.conftest import REPO, TINY_NAME, fast_config, write_tiny_dataset
 
 SAMPLED_TOLERANCE = 0.03  # relative error of one sampled-normaliser draw, K = |I|/2, S ~ N(0, 1)
 
@@ -86,6 +87,20 @@ def test_row_blocked_normaliser_gradient_matches_autograd():
     N = torch.randn(3, 7, dtype=torch.double, requires_grad=True)
     # 2 columns x 2 rows per block: 4 column chunks x 5 row blocks, the last of each partial
     assert torch.autograd.gradcheck(lambda a, b: column_log_normalizer(a, b, 2, 4), (M, N))
+
+
+def test_noise_blocks_bench_compares_layouts_and_rejects_bad_input():
+    """run_scripts/bench_noise_blocks.py: one table row per normaliser part, the two layouts'
+    log Z equal; a non-positive size is one error line and exit 2."""
+    script = [sys.executable, os.path.join(REPO, "run_scripts", "bench_noise_blocks.py")]
+    small = ["--items", "300", "--exact_items", "200", "--samples", "32", "--repeats", "1"]
+    done = subprocess.run(script + small, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| importance") or line.startswith("| exact")]
+    assert len(rows) == 3
+    assert all(float(row.strip("| ").split("|")[-1]) < 1e-5 for row in rows)
+    bad = subprocess.run(script + ["--samples", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--samples 0" in bad.stderr
 
 
 def test_sampled_normaliser_against_exact():
