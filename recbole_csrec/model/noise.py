@@ -32,7 +32,8 @@ COLUMN_CHUNK = 1024  # columns of one block of S
 BLOCK_ELEMENTS = 1 << 18  # entries of one [rows x columns] block of S (1 MiB in float32: in cache)
 
 
-def _blocks(n_rows: int, n_cols: int, chunk_size: int | None, block_elements: int | None):
+def _blocks(n_rows: int, n_cols: int, chunk_size: int | None,
+            block_elements: int | None) -> list[tuple[slice, list[slice]]]:
     """(column slice, [row slices]) covering [n_rows x n_cols], each block about `block_elements`."""
     cols = chunk_size or min(n_cols, COLUMN_CHUNK)
     rows = max(1, (block_elements or BLOCK_ELEMENTS) // cols)
