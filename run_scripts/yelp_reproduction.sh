@@ -85,13 +85,17 @@ search)
     --data_path="$DATA" ${SEARCH_ARGS:-}
   ;;
 bridge)
-  # The authors' windows (end-aligned, overlapping) and evaluation (input items masked), once.
+  # The authors' windows (end-aligned, overlapping) and evaluation (input items masked), once;
+  # every other setting as in the table's rows of the same method (Base without beta/T)
   prepare yelp_authors --window-alignment end_aligned
   choice=$(choice)
-  python run_scripts/benchmark.py --models "$model" --teachers ${TEACHERS:-none model} --seeds 2020 \
-    --datasets yelp_authors --config_files "$DATA/yelp_authors/yelp_authors.yaml" ${files#* } --preset=paper \
-    --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $choice || true
-  MESSAGE="docs/results/converged: Yelp $model bridge rows" commit $OUT/yelp_bridge.csv $OUT/per_user
+  for teacher in ${TEACHERS:-none model}; do
+    student=$choice; [ "$teacher" = none ] && student=""
+    python run_scripts/benchmark.py --models "$model" --teachers $teacher --seeds 2020 \
+      --datasets yelp_authors --config_files "$DATA/yelp_authors/yelp_authors.yaml" ${files#* } \
+      --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $student || true
+    MESSAGE="docs/results/converged: Yelp $model $teacher bridge row" commit $OUT/yelp_bridge.csv $OUT/per_user
+  done
   ;;
 analyses)
   # The paper's Fig. 1 / 3a from the table's per-user files (no training): popular- vs niche-type

@@ -300,3 +300,29 @@ def test_phase_tables_are_per_dataset_when_there_are_several(files, tmp_path):
     assert report_main(["--results", files["main"], str(yelp_csv), "--analyses", "--output", str(files["out"])]) == 0
     text = files["out"].read_text()
     assert "**GRU4Rec on lastfm**" in text and "**GRU4Rec on yelp**" in text
+
+
+def test_yelp_bridge_beside_lastfms_each_against_its_own_paper_rows(files):
+    """Two bridge CSVs, two datasets: a subsection each, each gap against its dataset's paper
+    value; a Base row run without beta/T (as the Yelp table's Base rows) shows no extra setting."""
+    budget = pd.read_csv(files["main"], keep_default_na=False).loc[0, "config_files"]
+    yelp_main = files["tmp"] / "yelp.csv"
+    pd.DataFrame([_row("none", 1, 0.05, budget, dataset="yelp", overrides=""),
+                  _row("model", 1, 0.05523, budget, dataset="yelp", overrides=CHOICE)]).to_csv(yelp_main, index=False)
+    yelp_bridge = files["tmp"] / "yelp_bridge.csv"
+    pd.DataFrame([_row("none", 1, 0.08, budget, dataset="yelp_authors", overrides="--mask_input_items=True"),
+                  _row("model", 1, 0.085, budget, dataset="yelp_authors",
+                       overrides=f"--mask_input_items=True {CHOICE}")]).to_csv(yelp_bridge, index=False)
+    argv = ["--results", files["main"], str(yelp_main), "--analyses", "--output", str(files["out"]),
+            "--bridge", files["bridge"], str(yelp_bridge)]
+    assert report_main(argv) == 0
+    section = _bridge_part(files["out"].read_text())
+    lastfm, yelp = section.split("### lastfm")[1].split("### yelp")
+    assert "(the paper's Recall@10: Base 16.683%, CSRec-M 18.165%)" in lastfm
+    assert "(the paper's Recall@10: Base 5.812%, CSRec-M 6.405%)" in yelp
+    # Yelp's Base and CSRec-M alike: only the two options differ from their own main rows
+    assert f"| {OURS} | 5.00 | 2.50 | 1 | {5.812 - 5:.2f} | 5.52 | 2.76 | 1 | 0.88 |" in yelp
+    assert f"| windows authors, evaluation masked | 8.00 | 4.00 | 1 | {5.812 - 8:.2f} | 8.50 | 4.25 | 1 |" in yelp
+    assert "--beta" not in yelp and "16.683" not in yelp
+    assert "- GRU4Rec Base with both options: 8.00% over 1 seed(s) against the paper's 5.812%: not within " \
+           "1 point (gap -2.19): target not met." in yelp

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import shlex
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import yaml
@@ -266,6 +266,7 @@ BRIDGE_STEPS = ("windows ours, evaluation masked", "windows authors, evaluation 
                 "windows authors, evaluation masked")
 BOTH = BRIDGE_STEPS[-1]
 LABEL_KEYS = ("mask_input_items",)  # named by the label's "evaluation" part, not verbatim
+AUTHORS_SUFFIX = "_authors"  # prepare_cli --window-alignment end_aligned writes <dataset>_authors
 
 
 def _overrides(text: Any) -> dict[str, str]:
@@ -283,13 +284,15 @@ def dataset_preset(dataset: str) -> str:
     return str(_load_yaml(path).get("preset", "none")) if os.path.isfile(path) else "none"
 
 
-def main_settings(main: pd.DataFrame) -> dict[str, dict[str, str]]:
-    """Per model, the settings of the main table's runs: their command-line overrides and the
-    preset their dataset names (the bridge's `--preset=paper` on lastfm_authors repeats lastfm's)."""
+def main_settings(main: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
+    """Per model and method, the settings of the main table's runs: their command-line overrides
+    and the preset their dataset names (the bridge's `--preset=paper` on lastfm_authors repeats
+    lastfm's). Per method, since a table's Base rows may carry no student beta/T."""
     settings = {}
-    for model, sub in main.groupby("model", sort=False):
+    for (model, method), sub in main.groupby(["model", "method"], sort=False):
         first = sub.iloc[0]
-        settings[model] = {"preset": dataset_preset(str(first["dataset"])), **_overrides(first.get("overrides"))}
+        settings[(model, method)] = {"preset": dataset_preset(str(first["dataset"])),
+                                     **_overrides(first.get("overrides"))}
     return settings
 
 
@@ -297,7 +300,7 @@ def variant_label(row: pd.Series, baseline: dict[str, str]) -> str:
     """'windows ours|authors, evaluation ours|masked' plus any other setting that differs from
     the main table's runs (shown as --key=value)."""
     settings = _overrides(row.get("overrides", ""))
-    windows = "authors" if str(row["dataset"]).endswith("_authors") else "ours"
+    windows = "authors" if str(row["dataset"]).endswith(AUTHORS_SUFFIX) else "ours"
     masked = settings.get("mask_input_items", "False") == "True"
     extra = sorted(f"--{k}={v}" for k, v in settings.items() if k not in LABEL_KEYS and baseline.get(k) != v)
     return f"windows {windows}, evaluation {'masked' if masked else 'ours'}" + \
@@ -310,7 +313,8 @@ def bridge_frame(main: pd.DataFrame, bridge: pd.DataFrame) -> pd.DataFrame:
     baselines = main_settings(main)
     methods = {"Base", "CSRec-M"} | set(bridge["method"])
     rows = pd.concat([main[main["method"].isin(methods)], bridge], ignore_index=True)
-    rows = rows.assign(variant=[variant_label(r, baselines.get(r["model"], {})) for _, r in rows.iterrows()])
+    rows = rows.assign(variant=[variant_label(r, baselines.get((r["model"], r["method"]), {}))
+                                for _, r in rows.iterrows()])
     for metric in ("test_recall@10", "test_ndcg@10"):
         rows[metric] = pd.to_numeric(rows[metric], errors="coerce")
     return rows
@@ -428,26 +432,47 @@ def target_lines(rows: pd.DataFrame, paper: pd.DataFrame, models: list[str]) -> 
             "(the authors' windows and evaluation):\n\n" + ("\n".join(lines) or "- no model with a paper value"))
 
 
-def bridge_section(main: pd.DataFrame, bridge_csv: str | None, paper: pd.DataFrame, markdown: Markdown) -> str:
-    """Per model: every variant against the paper, the apportioning of the gap, the target."""
-    if bridge_csv and os.path.isdir(bridge_csv):
-        raise CSRecError(f"--bridge '{bridge_csv}' is a folder: give the bridge runs' results CSV")
-    if not bridge_csv or not os.path.isfile(bridge_csv):
+def main_dataset(dataset: str) -> str:
+    """The main table's dataset a bridge run's dataset stands beside (lastfm_authors -> lastfm)."""
+    return dataset[:-len(AUTHORS_SUFFIX)] if dataset.endswith(AUTHORS_SUFFIX) else dataset
+
+
+def bridge_section(main: pd.DataFrame, bridge_csvs: Sequence[str] | None, paper: pd.DataFrame,
+                   markdown: Markdown) -> str:
+    """Per dataset and model: every variant against the paper, the apportioning of the gap, the
+    target. The bridge CSVs (e.g. Last.FM's and Yelp's) may be given together."""
+    for path in bridge_csvs or ():
+        if os.path.isdir(path):
+            raise CSRecError(f"--bridge '{path}' is a folder: give the bridge runs' results CSV")
+    present = [path for path in bridge_csvs or () if os.path.isfile(path)]
+    if not present:
         return NOT_RUN
     from recbole_csrec.benchmark.aggregate import load_results  # aggregate imports nothing of ours
 
-    bridge = load_results([bridge_csv], variant_columns=["overrides"])  # a rerun replaces its variant only
+    bridge = load_results(present, variant_columns=["overrides"])  # a rerun replaces its variant only
     if bridge.empty:
         return NOT_RUN
-    paper = paper[paper["dataset"] == "lastfm"]
-    rows = bridge_frame(main[main["dataset"] == "lastfm"], bridge)
-    parts = ["Windows `authors`: Last.FM cut as the authors' code cuts it (end-aligned, overlapping "
+    parts = ["Windows `authors`: the dataset cut as the authors' code cuts it (end-aligned, overlapping "
              "windows: validation/test items of one window are training items of another; "
              "`prepare_cli --window-alignment end_aligned`). Evaluation `masked`: every input item "
              "but the target scored -inf (`--mask_input_items=True`), as their code ranks. Any other "
-             "setting that differs from the main table's runs is shown as `--key=value`. Rows "
-             f"`{OURS}` are the main table's runs. Test set, mean ± std over the seeds counted; gap: "
-             "the paper's Recall@10 minus ours, in points."]
+             "setting that differs from the main table's runs of the same method is shown as "
+             f"`--key=value`. Rows `{OURS}` are the main table's runs. Test set, mean ± std over the "
+             "seeds counted; gap: the paper's Recall@10 minus ours, in points."]
+    datasets = list(dict.fromkeys(main_dataset(str(d)) for d in bridge["dataset"]))
+    for dataset in datasets:
+        in_bridge = bridge[[main_dataset(str(d)) == dataset for d in bridge["dataset"]]]
+        if len(datasets) > 1:
+            parts.append(f"### {dataset}")
+        parts += bridge_dataset_parts(main[main["dataset"] == dataset], in_bridge,
+                                      paper[paper["dataset"] == dataset], markdown)
+    return "\n\n".join(parts)
+
+
+def bridge_dataset_parts(main: pd.DataFrame, bridge: pd.DataFrame, paper: pd.DataFrame,
+                         markdown: Markdown) -> list[str]:
+    rows = bridge_frame(main, bridge)
+    parts = []
     models = list(dict.fromkeys(rows["model"]))
     for model in models:
         theirs = ", ".join(f"{m} {paper_recall(paper, model, m):.3f}%" for m in METHOD_ORDER
@@ -458,4 +483,4 @@ def bridge_section(main: pd.DataFrame, bridge_csv: str | None, paper: pd.DataFra
         parts.append(apportioned or f"**{model} Base**: no seed run with both our protocol and a bridge "
                                     "variant yet, so the gap is not apportioned.")
     parts.append(target_lines(rows, paper, models))
-    return "\n\n".join(parts)
+    return parts

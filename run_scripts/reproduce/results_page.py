@@ -203,8 +203,8 @@ def analyses_section(folders: Sequence[str], output_md: str) -> str:
 
 def make_report(results: Sequence[str], output: str, analyses: Sequence[str] = (),
                 notes: str | None = None, metrics: Sequence[str] | None = None, user_test: str = "ttest",
-                command: str = "", hyper: str | None = None, bridge: str | None = None) -> str:
-    """The page; `hyper` (a folder of <Model>/ search outputs) and `bridge` (the bridge runs' CSV)
+                command: str = "", hyper: str | None = None, bridge: Sequence[str] | None = None) -> str:
+    """The page; `hyper` (a folder of <Model>/ search outputs) and `bridge` (the bridge runs' CSVs)
     add the converged reproduction's sections, as does a `phases` column in the results."""
     start = time.time()
     data = load_results(results)
@@ -273,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="+", default=None)
     parser.add_argument("--user_test", choices=("ttest", "wilcoxon"), default="ttest")
     parser.add_argument("--hyper", default=None, help="folder of <Model>/ student-search outputs")
-    parser.add_argument("--bridge", default=None, help="results CSV of the bridge runs (the authors' protocol)")
+    parser.add_argument("--bridge", nargs="+", default=None,
+                        help="results CSVs of the bridge runs (the authors' protocol), any datasets")
 
     def run() -> None:
         args = parser.parse_args(argv)  # inside exit_code: a usage error is one line, exit 2
