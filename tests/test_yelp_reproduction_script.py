@@ -113,5 +113,10 @@ def test_cpu_lanes_train_the_search_teachers_then_search_then_every_table_row(tm
     assert gru - {("GRU4Rec", "none", "2021"), ("GRU4Rec", "none", "2022")} <= after and others <= after
     assert all("--beta=0.5" in c and "--temperature=3" in c for c in calls
                if "GRU4Rec" in c and "--teachers" in c and c[c.index("--teachers") + 1] != "none")
-    assert any("yelp_bridge.csv" in " ".join(c) for c in calls)
+    bridge = {c[c.index("--teachers") + 1]: c for c in calls
+              if any(a.endswith("yelp_bridge.csv") for a in c)}
+    assert set(bridge) == {"none", "model"} and all("--preset=paper" not in c for c in bridge.values())
+    # as the table's rows: Base without the student's beta/T (its settings equal Base's main rows)
+    assert "--beta=0.5" not in bridge["none"] and "--beta=0.5" in bridge["model"]
+    assert all("--mask_input_items=True" in c and "yelp_authors" in c for c in bridge.values())
     assert calls[-1][:2] == ["run_scripts/analyze.py", "popularity"]
