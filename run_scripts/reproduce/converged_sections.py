@@ -471,6 +471,7 @@ def bridge_section(main: pd.DataFrame, bridge_csvs: Sequence[str] | None, paper:
 
 def bridge_dataset_parts(main: pd.DataFrame, bridge: pd.DataFrame, paper: pd.DataFrame,
                          markdown: Markdown) -> list[str]:
+    """One dataset's parts: per model its variants' table and gap apportioning, then the targets."""
     rows = bridge_frame(main, bridge)
     parts = []
     models = list(dict.fromkeys(rows["model"]))
