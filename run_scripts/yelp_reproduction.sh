@@ -46,6 +46,12 @@ choice() {  # the student's beta/T: Yelp's own search where one ran (GRU4Rec's a
   fi
 }
 
+student_args() {  # $1 teacher, $2 the student's beta/T. Base has no soft labels: its row (and
+  # config hash) does not depend on the search, so the search's teacher runs (search_teacher in
+  # device/yelp_lanes.sh) are the table's Base rows, and the bridge's Base matches them
+  [ "$1" = none ] || echo "$2"
+}
+
 prepare() {  # once; prepare_cli writes atomically, so a killed run leaves nothing half-written
   local name=$1; shift
   [ -f "$DATA/$name/manifest.json" ] && return 0
@@ -66,9 +72,7 @@ table)
   [ "$model" = GRU4Rec ] && teachers="none pop model data training"
   for seed in ${SEEDS:-2020 2021 2022}; do
     for teacher in ${TEACHERS:-$teachers}; do  # one call per row, committed as it lands
-      # Base has no soft labels: its row (and config hash) does not depend on the search, so the
-      # search's teacher runs (search_teacher in device/yelp_lanes.sh) are these rows
-      student=$choice; [ "$teacher" = none ] && student=""
+      student=$(student_args "$teacher" "$choice")
       python run_scripts/benchmark.py --models "$model" --teachers $teacher --datasets yelp --seeds "$seed" \
         --config_files $files --output $OUT/yelp.csv --no_table "${store_args[@]}" $student || true
       MESSAGE="docs/results/converged: Yelp $model $teacher seed $seed" commit $OUT/yelp.csv $OUT/per_user
@@ -90,7 +94,7 @@ bridge)
   prepare yelp_authors --window-alignment end_aligned
   choice=$(choice)
   for teacher in ${TEACHERS:-none model}; do
-    student=$choice; [ "$teacher" = none ] && student=""
+    student=$(student_args "$teacher" "$choice")
     python run_scripts/benchmark.py --models "$model" --teachers $teacher --seeds 2020 \
       --datasets yelp_authors --config_files "$DATA/yelp_authors/yelp_authors.yaml" ${files#* } \
       --mask_input_items=True --output $OUT/yelp_bridge.csv --no_table "${store_args[@]}" $student || true

@@ -459,12 +459,12 @@ def bridge_section(main: pd.DataFrame, bridge_csvs: Sequence[str] | None, paper:
              "setting that differs from the main table's runs of the same method is shown as "
              f"`--key=value`. Rows `{OURS}` are the main table's runs. Test set, mean ± std over the "
              "seeds counted; gap: the paper's Recall@10 minus ours, in points."]
-    datasets = list(dict.fromkeys(main_dataset(str(d)) for d in bridge["dataset"]))
+    beside = bridge["dataset"].astype(str).map(main_dataset)
+    datasets = list(dict.fromkeys(beside))
     for dataset in datasets:
-        in_bridge = bridge[[main_dataset(str(d)) == dataset for d in bridge["dataset"]]]
         if len(datasets) > 1:
             parts.append(f"### {dataset}")
-        parts += bridge_dataset_parts(main[main["dataset"] == dataset], in_bridge,
+        parts += bridge_dataset_parts(main[main["dataset"] == dataset], bridge[beside == dataset],
                                       paper[paper["dataset"] == dataset], markdown)
     return "\n\n".join(parts)
 
